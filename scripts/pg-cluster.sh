@@ -48,7 +48,8 @@ start)
         [ "$worker" = 1 ] && preload="shared_preload_libraries = 'ferry'"
         # output_plugin_libraries exists from 15.19 on (CVE-2026-6471); older minors refuse to start with it.
         plugin_libs=""
-        if "$PG_BIN/postgres" --describe-config 2>/dev/null | cut -f1 | grep -qx output_plugin_libraries; then
+        known_settings=$("$PG_BIN/postgres" --describe-config 2>/dev/null | cut -f1 || true)
+        if printf '%s\n' "$known_settings" | grep -qx output_plugin_libraries; then
             plugin_libs="output_plugin_libraries = 'pgoutput, test_decoding, ferry'"
         fi
         cat >>"$dir/data/postgresql.conf" <<CONF

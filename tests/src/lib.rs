@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod database;
+pub mod ferry_sql;
 pub mod runner;
 pub mod wait;
 pub mod workspace;

@@ -1,0 +1,124 @@
+//! Streaming: the changes decoded from a version's slot since the last committed step, applied as
+//! one step.
+//!
+//! The step first moves the slot to the position the previous step recorded (advancing is not
+//! transactional, peeking is repeatable: together they make steps restartable), then peeks at most
+//! `ferry.step_changes` changes — whole source transactions, never split — and reads them through a
+//! cursor, so one huge transaction is applied in bounded chunks.
+
+use pgrx::Spi;
+
+use crate::applier::batch::{Batch, Change};
+use crate::applier::checkpoint;
+use crate::applier::version::{format_lsn, Version};
+use crate::change_record::{decode, ChangeRecord};
+use crate::errors::{select_void, FerryError};
+use crate::gucs;
+use crate::pg_adapter::origin;
+
+/// Rows fetched from the peek cursor at a time.
+const FETCH: i64 = 1_000;
+
+/// Applies what the slot has decoded since the last step. True when it did something.
+pub fn step(version: &Version) -> Result<bool, FerryError> {
+    let slot = version.state.slot_name.as_str();
+    if let Some(processed) = version.state.processed_lsn {
+        select_void(
+            "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
+             WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
+            &[slot.into(), format_lsn(processed).as_str().into()],
+        )?;
+    }
+    let relations = {
+        let mut oids: Vec<u32> = version.tables.keys().copied().collect();
+        oids.sort_unstable();
+        oids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    };
+    let value_options = serde_json::to_string(&version.value_options())
+        .map_err(|e| FerryError::Internal(format!("value options: {e}")))?;
+    let origin = origin::origin_id()?.unwrap_or(0).to_string();
+
+    let mut batch = Batch::new(version, false);
+    let mut last_commit: Option<u64> = None;
+    let mut messages = 0usize;
+    let mut pending_write_checkpoints = serde_json::Map::new();
+    let mut write_checkpoints = serde_json::Map::new();
+    let mut records = 0usize;
+
+    Spi::connect(|client| {
+        let mut cursor = client.try_open_cursor(
+            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2, \
+               'relations', $3, 'value_options', $4, 'origin', $5)",
+            &[
+                slot.into(),
+                gucs::step_changes().into(),
+                relations.as_str().into(),
+                value_options.as_str().into(),
+                origin.as_str().into(),
+            ],
+        )?;
+        loop {
+            let table = cursor.fetch(FETCH)?;
+            if table.is_empty() {
+                break;
+            }
+            let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(table.len());
+            for row in table {
+                chunk.push(row.get::<Vec<u8>>(1)?.unwrap_or_default());
+            }
+            for bytes in chunk {
+                records += 1;
+                let record = decode(&bytes)
+                    .map_err(|e| FerryError::Internal(format!("slot {slot}: {e}")))?;
+                match record {
+                    ChangeRecord::Relation(rel) => batch.relation(rel.relid, rel.columns)?,
+                    ChangeRecord::Insert { relid, new } => {
+                        batch.push(Change::Upsert {
+                            relid,
+                            new,
+                            old: None,
+                        })?;
+                    }
+                    ChangeRecord::Update { relid, old, new } => {
+                        batch.push(Change::Upsert { relid, new, old })?;
+                    }
+                    ChangeRecord::Delete { relid, old } => {
+                        batch.push(Change::Delete { relid, old })?;
+                    }
+                    ChangeRecord::Truncate { relids } => batch.truncate(&relids)?,
+                    ChangeRecord::Message { content, .. } => {
+                        messages += 1;
+                        if let Ok(serde_json::Value::Object(m)) =
+                            serde_json::from_slice::<serde_json::Value>(&content)
+                        {
+                            if let (Some(serde_json::Value::String(key)), Some(n)) =
+                                (m.get("write_checkpoint_key"), m.get("checkpoint"))
+                            {
+                                pending_write_checkpoints.insert(key.clone(), n.clone());
+                            }
+                        }
+                    }
+                    ChangeRecord::Commit { end_lsn, .. } => {
+                        last_commit = Some(end_lsn);
+                        write_checkpoints.append(&mut pending_write_checkpoints);
+                    }
+                }
+            }
+        }
+        Ok::<_, FerryError>(())
+    })?;
+    batch.flush()?;
+    if records == 0 {
+        return Ok(false);
+    }
+    let changed = batch.ops_written > 0 || batch.lookups_changed || messages > 0;
+    let consistent = match (last_commit, version.state.no_checkpoint_before) {
+        (Some(commit), Some(barrier)) => commit >= barrier,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let make_checkpoint =
+        consistent && (changed || version.state.state == "processing");
+    checkpoint::finish_step(version, &batch, last_commit, make_checkpoint, write_checkpoints)?;
+    Ok(true)
+}

@@ -1,0 +1,144 @@
+//! The applier background worker: one per database listed in `ferry.database`, running applier
+//! steps continuously with a short idle wait. Pausing is a flag in `ferry.worker_state`.
+//!
+//! A failed step is rolled back, its error recorded in `ferry.sync_rules.last_error` in a fresh
+//! transaction (so `ferry.status()` shows it), and retried after a back-off.
+
+use std::time::Duration;
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::applier;
+use crate::errors::select_opt;
+use crate::gucs;
+
+/// Registers one worker per database of `ferry.database`, when loaded by
+/// `shared_preload_libraries`.
+pub fn register_static_workers() {
+    // SAFETY: reading a postmaster-startup flag.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    for database in gucs::worker_databases() {
+        BackgroundWorkerBuilder::new(&format!("ferry applier {database}"))
+            .set_type("ferry applier")
+            .set_function("ferry_worker_main")
+            .set_library("ferry")
+            .set_extra(&database)
+            .enable_spi_access()
+            .set_restart_time(Some(Duration::from_secs(1)))
+            .load();
+    }
+}
+
+/// The worker's main function.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = BackgroundWorker::get_extra().to_owned();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    log!("ferry applier worker started for database {database}");
+
+    // The text the output plugin converts from must not depend on server or role settings.
+    in_transaction(|| applier::pin_session_settings(false));
+
+    let mut idle_since_lsn: Option<u64> = None;
+    while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: reloading the configuration file at a safe point of the main loop.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        // Nothing new in the WAL since an idle step: no need to look again.
+        // SAFETY: reading the WAL insert position takes a spinlock; always safe in a backend.
+        let insert_lsn = unsafe { pg_sys::GetXLogInsertRecPtr() };
+        if idle_since_lsn == Some(insert_lsn) {
+            BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
+            continue;
+        }
+        match run_step() {
+            Ok(true) => idle_since_lsn = None,
+            Ok(false) => {
+                idle_since_lsn = Some(insert_lsn);
+                BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
+            }
+            Err(message) => {
+                idle_since_lsn = None;
+                warning!("ferry applier step failed: {message}");
+                in_transaction(|| applier::record_error(&message));
+                BackgroundWorker::wait_latch(Some(Duration::from_secs(1)));
+            }
+        }
+    }
+    log!("ferry applier worker for database {database} stopping");
+}
+
+/// Runs `f` in a transaction of its own, committing at the end.
+fn in_transaction<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the worker's main loop is outside any transaction; this brackets one.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = f();
+    // SAFETY: matches the push and start above.
+    unsafe {
+        pg_sys::PopActiveSnapshot();
+        pg_sys::CommitTransactionCommand();
+    }
+    result
+}
+
+/// One applier step in its own transaction. An error rolls the transaction back and is returned
+/// as text.
+fn run_step() -> Result<bool, String> {
+    // SAFETY: outside any transaction (main loop); paired with commit or abort below.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let outcome = PgTryBuilder::new(|| {
+        if !applier::extension_installed() || applier::worker_paused() {
+            return Ok(false);
+        }
+        Ok(applier::step())
+    })
+    .catch_others(|e| Err(caught_message(e)))
+    .execute();
+    match outcome {
+        Ok(did_work) => {
+            // SAFETY: the step succeeded; commit what it did.
+            unsafe {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Ok(did_work)
+        }
+        Err(message) => {
+            // SAFETY: the error was caught (and its state flushed) by PgTryBuilder; abort the
+            // transaction to release everything the step held.
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            Err(message)
+        }
+    }
+}
+
+fn caught_message(e: pg_sys::panic::CaughtError) -> String {
+    match e {
+        pg_sys::panic::CaughtError::PostgresError(r)
+        | pg_sys::panic::CaughtError::ErrorReport(r)
+        | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_owned(),
+    }
+}
+
+/// Whether a worker runs for the current database (for `ferry.status()`).
+pub fn has_worker_for_current_database() -> bool {
+    let Ok(Some(db)) = select_opt::<String>("SELECT current_database()::text", &[]) else {
+        return false;
+    };
+    gucs::worker_databases().iter().any(|d| *d == db)
+}
