@@ -6,7 +6,8 @@ use pgrx::prelude::*;
 use pgrx::Spi;
 
 use crate::applier::version::VersionState;
-use crate::errors::{select_opt, select_void, FerryError};
+use crate::errors::{select_opt, FerryError};
+use crate::pg_adapter::volatile_spi;
 
 /// Creates (or adopts) the slot of `version`. False when the transaction has already written, so
 /// the next step must do it.
@@ -25,9 +26,9 @@ pub fn create(version: &VersionState) -> Result<bool, FerryError> {
             );
             return Ok(false);
         }
-        select_void(
+        volatile_spi::exec(
             "SELECT pg_create_logical_replication_slot($1, 'ferry')",
-            &[version.slot_name.as_str().into()],
+            &[&version.slot_name],
         )?;
     }
     Spi::run_with_args(

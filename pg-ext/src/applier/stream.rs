@@ -6,15 +6,14 @@
 //! `ferry.step_changes` changes — whole source transactions, never split — and reads them through a
 //! cursor, so one huge transaction is applied in bounded chunks.
 
-use pgrx::Spi;
 
 use crate::applier::batch::{Batch, Change};
 use crate::applier::checkpoint;
 use crate::applier::version::{format_lsn, Version};
 use crate::change_record::{decode, ChangeRecord};
-use crate::errors::{select_void, FerryError};
+use crate::errors::FerryError;
 use crate::gucs;
-use crate::pg_adapter::origin;
+use crate::pg_adapter::{origin, volatile_spi};
 
 /// Rows fetched from the peek cursor at a time.
 const FETCH: i64 = 1_000;
@@ -23,10 +22,10 @@ const FETCH: i64 = 1_000;
 pub fn step(version: &Version) -> Result<bool, FerryError> {
     let slot = version.state.slot_name.as_str();
     if let Some(processed) = version.state.processed_lsn {
-        select_void(
+        volatile_spi::exec(
             "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
              WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
-            &[slot.into(), format_lsn(processed).as_str().into()],
+            &[slot, &format_lsn(processed)],
         )?;
     }
     let relations = {
@@ -45,27 +44,13 @@ pub fn step(version: &Version) -> Result<bool, FerryError> {
     let mut write_checkpoints = serde_json::Map::new();
     let mut records = 0usize;
 
-    Spi::connect(|client| {
-        let mut cursor = client.try_open_cursor(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2, \
-               'relations', $3, 'value_options', $4, 'origin', $5)",
-            &[
-                slot.into(),
-                gucs::step_changes().into(),
-                relations.as_str().into(),
-                value_options.as_str().into(),
-                origin.as_str().into(),
-            ],
-        )?;
-        loop {
-            let table = cursor.fetch(FETCH)?;
-            if table.is_empty() {
-                break;
-            }
-            let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(table.len());
-            for row in table {
-                chunk.push(row.get::<Vec<u8>>(1)?.unwrap_or_default());
-            }
+    let step_changes = gucs::step_changes().to_string();
+    volatile_spi::for_each_bytea_batch(
+        "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int, \
+           'relations', $3, 'value_options', $4, 'origin', $5)",
+        &[slot, &step_changes, &relations, &value_options, &origin],
+        FETCH,
+        |chunk| {
             for bytes in chunk {
                 records += 1;
                 let record = decode(&bytes)
@@ -104,9 +89,9 @@ pub fn step(version: &Version) -> Result<bool, FerryError> {
                     }
                 }
             }
-        }
-        Ok::<_, FerryError>(())
-    })?;
+            Ok(())
+        },
+    )?;
     batch.flush()?;
     if records == 0 {
         return Ok(false);

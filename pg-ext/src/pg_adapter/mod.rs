@@ -8,5 +8,6 @@ pub mod origin;
 pub mod output_plugin;
 pub mod spi_tuples;
 pub mod tuple;
+pub mod volatile_spi;
 pub mod worker;
 pub mod xact;
