@@ -36,6 +36,12 @@ impl TestDb {
             std::process::id(),
             DB_SEQUENCE.fetch_add(1, Ordering::Relaxed)
         );
+        TestDb::create_named(cluster, &name).await
+    }
+
+    /// Creates database `name` (for a cluster whose worker was told its name) with the extension.
+    pub async fn create_named(cluster: Arc<Cluster>, name: &str) -> anyhow::Result<TestDb> {
+        let name = name.to_owned();
         let create = format!("CREATE DATABASE {name}");
         cluster.with_sync_client("postgres", move |c| Ok(c.batch_execute(&create)?))?;
         let client = connect(&cluster, &name).await?;
@@ -69,6 +75,12 @@ impl TestDb {
     /// A new, separate connection to this database.
     pub async fn connect(&self) -> anyhow::Result<Client> {
         connect(&self.cluster, &self.name).await
+    }
+
+    /// Replaces the test's connection (after the server restarted).
+    pub async fn reconnect(&mut self) -> anyhow::Result<()> {
+        self.client = connect(&self.cluster, &self.name).await?;
+        Ok(())
     }
 
     /// Runs one or more statements without parameters.

@@ -73,6 +73,11 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
         }
     }
     log!("ferry applier worker for database {database} stopping");
+    // Exit code 1 asks the postmaster to start the worker again (after its restart time) when it
+    // was terminated on its own, e.g. by pg_terminate_backend; at server shutdown it is not
+    // restarted anyway. Pausing is what ferry.pause() is for.
+    // SAFETY: ending the worker process at the end of its main function.
+    unsafe { pg_sys::proc_exit(1) };
 }
 
 /// Runs `f` in a transaction of its own, committing at the end.
