@@ -41,14 +41,3 @@ pub extern "C-unwind" fn _PG_init() {
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
-
-/// Required by `cargo pgrx test`; ferry's decoding tests run from the `ferry-tests` crate instead.
-#[cfg(test)]
-pub mod pg_test {
-    pub fn setup(_options: Vec<&str>) {}
-
-    #[must_use]
-    pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
-    }
-}

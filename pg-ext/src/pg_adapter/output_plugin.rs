@@ -219,11 +219,11 @@ unsafe extern "C-unwind" fn begin(
 ///
 /// # Safety
 /// `ctx` and `relation` must be valid; called inside a change callback.
-unsafe fn relation_entry<'a>(
+unsafe fn relation_entry(
     ctx: *mut pg_sys::LogicalDecodingContext,
-    state: &'a mut PluginState,
+    state: &mut PluginState,
     relation: pg_sys::Relation,
-) -> &'a mut CachedRelation {
+) -> &mut CachedRelation {
     // SAFETY: relation is a valid open relation given to the callback.
     let (relid, tupdesc) = unsafe { ((*relation).rd_id.to_u32(), (*relation).rd_att) };
     let stale = match state.cache.get(&relid) {

@@ -11,7 +11,6 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::applier;
-use crate::errors::select_opt;
 use crate::gucs;
 
 /// Registers one worker per database of `ferry.database`, when loaded by
@@ -138,12 +137,4 @@ fn caught_message(e: pg_sys::panic::CaughtError) -> String {
         | pg_sys::panic::CaughtError::ErrorReport(r)
         | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_owned(),
     }
-}
-
-/// Whether a worker runs for the current database (for `ferry.status()`).
-pub fn has_worker_for_current_database() -> bool {
-    let Ok(Some(db)) = select_opt::<String>("SELECT current_database()::text", &[]) else {
-        return false;
-    };
-    gucs::worker_databases().iter().any(|d| *d == db)
 }
