@@ -148,24 +148,55 @@ RETURNS TABLE (version bigint, state text, slot_name text, slot_lag_bytes bigint
                snapshot_tables_total integer, snapshot_rows bigint, last_checkpoint bigint,
                last_checkpoint_lsn pg_lsn, last_checkpoint_at timestamptz, checkpoint_age interval,
                rows_processed bigint, ops_written bigint, rows_skipped bigint, last_error text,
-               last_error_at timestamptz, worker_paused boolean)
+               last_error_at timestamptz, worker_paused boolean, warnings text[])
 LANGUAGE sql STABLE
 AS $$
-    SELECT r.id, r.state, r.slot_name,
-           (pg_current_wal_lsn() - COALESCE(r.processed_lsn, s.confirmed_flush_lsn))::bigint,
-           (pg_current_wal_lsn() - s.restart_lsn)::bigint,
-           r.snapshot_done,
-           (SELECT count(*) FILTER (WHERE t.snapshot_done) FROM ferry.source_tables t WHERE t.version = r.id)::int,
-           (SELECT count(*) FROM ferry.source_tables t WHERE t.version = r.id)::int,
-           (SELECT COALESCE(sum(t.snapshot_rows), 0) FROM ferry.source_tables t WHERE t.version = r.id)::bigint,
-           r.last_checkpoint, r.last_checkpoint_lsn, r.last_checkpoint_at,
-           clock_timestamp() - r.last_checkpoint_at,
-           r.rows_processed, r.ops_written, r.rows_skipped, r.last_error, r.last_error_at,
-           (SELECT w.paused FROM ferry.worker_state w)
-    FROM ferry.sync_rules r
-    LEFT JOIN pg_replication_slots s ON s.slot_name = r.slot_name
-    WHERE r.state <> 'terminated'
-    ORDER BY r.id
+    WITH limits AS (
+        SELECT (SELECT setting::bigint FROM pg_catalog.pg_settings
+                WHERE name = 'max_slot_wal_keep_size') AS keep_mb,
+               COALESCE(NULLIF(current_setting('ferry.wal_budget_mb', true), '')::bigint, 0) AS budget_mb
+    ), v AS (
+        SELECT r.*, s.slot_name AS live_slot, s.wal_status, s.confirmed_flush_lsn,
+               (pg_current_wal_lsn() - s.restart_lsn)::bigint AS retained
+        FROM ferry.sync_rules r
+        LEFT JOIN pg_replication_slots s ON s.slot_name = r.slot_name
+        WHERE r.state <> 'terminated'
+    )
+    SELECT v.id, v.state, v.slot_name,
+           (pg_current_wal_lsn() - COALESCE(v.processed_lsn, v.confirmed_flush_lsn))::bigint,
+           v.retained,
+           v.snapshot_done,
+           (SELECT count(*) FILTER (WHERE t.snapshot_done) FROM ferry.source_tables t WHERE t.version = v.id)::int,
+           (SELECT count(*) FROM ferry.source_tables t WHERE t.version = v.id)::int,
+           (SELECT COALESCE(sum(t.snapshot_rows), 0) FROM ferry.source_tables t WHERE t.version = v.id)::bigint,
+           v.last_checkpoint, v.last_checkpoint_lsn, v.last_checkpoint_at,
+           clock_timestamp() - v.last_checkpoint_at,
+           v.rows_processed, v.ops_written, v.rows_skipped, v.last_error, v.last_error_at,
+           (SELECT w.paused FROM ferry.worker_state w),
+           array_remove(ARRAY[
+               CASE WHEN v.slot_created AND v.live_slot IS NULL AND v.state <> 'stopped' THEN
+                   format('replication slot %s is missing: the applier rebuilds this version', v.slot_name) END,
+               CASE WHEN v.wal_status = 'lost' THEN
+                   format('replication slot %s was invalidated (it fell behind max_slot_wal_keep_size): the applier rebuilds this version', v.slot_name) END,
+               CASE WHEN v.wal_status = 'unreserved' THEN
+                   format('replication slot %s is about to be invalidated: it retains more WAL than max_slot_wal_keep_size', v.slot_name) END,
+               CASE WHEN l.keep_mb > 0 AND v.retained > 0.8 * l.keep_mb * 1048576 THEN
+                   format('the slot retains %s of WAL, over 80%% of max_slot_wal_keep_size (%s MB)', pg_size_pretty(v.retained), l.keep_mb) END,
+               CASE WHEN l.budget_mb > 0 AND v.retained > l.budget_mb * 1048576 THEN
+                   format('the slot retains %s of WAL, more than ferry.wal_budget_mb (%s MB)', pg_size_pretty(v.retained), l.budget_mb) END
+           ] || ARRAY(
+               SELECT CASE WHEN c.oid IS NULL THEN
+                          format('table %I.%I, read by these rules, was dropped', t.schema_name, t.table_name)
+                      ELSE format('table %I.%I, read by these rules, was renamed to %I.%I; redeploy rules that name it',
+                                  t.schema_name, t.table_name, n.nspname, c.relname) END
+               FROM ferry.source_tables t
+               LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid
+               LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE t.version = v.id
+                 AND (c.oid IS NULL OR c.relname <> t.table_name OR n.nspname <> t.schema_name)
+           ), NULL)
+    FROM v, limits l
+    ORDER BY v.id
 $$;
 
 CREATE FUNCTION ferry.pause() RETURNS void

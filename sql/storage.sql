@@ -105,6 +105,8 @@ CREATE TABLE ferry.bucket_state (
     checksum  bigint NOT NULL,
     count     bigint NOT NULL,
     last_op   bigint NOT NULL,
+    -- The op count after the bucket was last compacted (automatic compaction runs when it doubles).
+    compacted_count bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (version, bucket)
 ) PARTITION BY LIST (version);
 

@@ -20,10 +20,16 @@
 -- The role writes run as. It cannot log in and does not bypass row-level security: the app's
 -- RLS policies (reading the claims above) decide what each user may write. The app grants it
 -- the table privileges it needs, e.g. `GRANT SELECT, INSERT, UPDATE, DELETE ON todos TO ferry_writer`.
+-- Roles are cluster-wide: CREATE EXTENSION in two databases at once may both find the role
+-- missing, so the loser of that race takes the other's role instead of failing.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ferry_writer') THEN
-        CREATE ROLE ferry_writer NOLOGIN NOSUPERUSER NOBYPASSRLS;
+        BEGIN
+            CREATE ROLE ferry_writer NOLOGIN NOSUPERUSER NOBYPASSRLS;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
     END IF;
     -- The gateway logs in as ferry_gateway and switches with SET LOCAL ROLE: it must be a member.
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ferry_gateway') THEN

@@ -172,7 +172,8 @@ impl Encoder {
     /// Writes length-prefixed bytes.
     pub fn bytes_field(&mut self, v: &[u8]) {
         self.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
-        self.buf.extend_from_slice(&v[..v.len().min(u32::MAX as usize)]);
+        self.buf
+            .extend_from_slice(&v[..v.len().min(u32::MAX as usize)]);
     }
 
     /// Writes a length-prefixed string.
@@ -571,7 +572,10 @@ mod tests {
         e.record(&ChangeRecord::Truncate { relids: vec![] });
         let mut bytes = e.bytes().to_vec();
         bytes.push(0);
-        assert_eq!(decode(&bytes).unwrap_err().what, "trailing bytes after the record");
+        assert_eq!(
+            decode(&bytes).unwrap_err().what,
+            "trailing bytes after the record"
+        );
     }
 
     #[test]

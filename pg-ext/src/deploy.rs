@@ -29,7 +29,8 @@ fn deploy_rules(yaml: &str) -> i64 {
 }
 
 fn deploy(yaml: &str) -> Result<i64, FerryError> {
-    let compiled = ferry_rules::compile(yaml).map_err(|e| FerryError::InvalidRules(e.to_string()))?;
+    let compiled =
+        ferry_rules::compile(yaml).map_err(|e| FerryError::InvalidRules(e.to_string()))?;
     for warning in &compiled.warnings {
         warning!("sync rules: {warning}");
     }
@@ -42,8 +43,18 @@ fn deploy(yaml: &str) -> Result<i64, FerryError> {
         notice!("ferry: these sync rules are already deployed as version {id}");
         return Ok(id);
     }
+    // A version still being built for older rules is replaced by this one.
+    Spi::run(
+        "UPDATE ferry.sync_rules SET state = 'stopped', stopped_at = now() WHERE state = 'processing'",
+    )?;
+    create_version(yaml, &compiled.plan)
+}
+
+/// Records a new `processing` version of `yaml` (already compiled to `plan`), with its source
+/// tables and storage partitions. Also used to rebuild a version whose slot was lost.
+pub fn create_version(yaml: &str, plan: &ferry_rules::Plan) -> Result<i64, FerryError> {
     let mut tables = Vec::new();
-    for table in compiled.plan.source_tables() {
+    for table in plan.source_tables() {
         tables.extend(resolve_tables(&table.schema, &table.name)?);
     }
     origin::ensure_exists()?;
@@ -52,16 +63,12 @@ fn deploy(yaml: &str) -> Result<i64, FerryError> {
     // SAFETY: MyDatabaseId is set in a connected backend.
     let dboid = unsafe { pg_sys::MyDatabaseId }.to_u32();
     let slot_name = format!("ferry_{dboid}_{id}");
-    // A version still being built for older rules is replaced by this one.
-    Spi::run(
-        "UPDATE ferry.sync_rules SET state = 'stopped', stopped_at = now() WHERE state = 'processing'",
-    )?;
     Spi::run_with_args(
         "INSERT INTO ferry.sync_rules (id, content, content_hash, plan, slot_name) VALUES ($1, $2, md5($2), $3, $4)",
         &[
             id.into(),
             yaml.into(),
-            compiled.plan.to_json().into(),
+            plan.to_json().into(),
             slot_name.as_str().into(),
         ],
     )?;
@@ -86,6 +93,23 @@ fn deploy(yaml: &str) -> Result<i64, FerryError> {
         ))?;
     }
     Ok(id)
+}
+
+/// Cancels the deploy in progress (the `processing` version), if any; the active version keeps
+/// serving. Returns the cancelled version, or NULL when none was in progress.
+#[pg_extern]
+fn cancel_deploy() -> Option<i64> {
+    select_opt::<i64>(
+        "SELECT id FROM ferry.sync_rules WHERE state = 'processing' ORDER BY id DESC LIMIT 1",
+        &[],
+    )
+    .and_then(|id| {
+        Spi::run(
+            "UPDATE ferry.sync_rules SET state = 'stopped', stopped_at = now() WHERE state = 'processing'",
+        )?;
+        Ok(id)
+    })
+    .or_raise()
 }
 
 /// The tables a rules table name (or `%` pattern) refers to, with their row identity.

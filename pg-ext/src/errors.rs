@@ -63,7 +63,8 @@ impl FerryError {
 
     /// Raises this error as a Postgres ERROR with its SQLSTATE. Never returns.
     pub fn raise(self) -> ! {
-        ErrorReport::new(self.sqlstate(), self.to_string(), "ferry").report(pgrx::PgLogLevel::ERROR);
+        ErrorReport::new(self.sqlstate(), self.to_string(), "ferry")
+            .report(pgrx::PgLogLevel::ERROR);
         unreachable!("an ERROR does not return")
     }
 }

@@ -9,6 +9,8 @@ static MAX_PARAMETER_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static STEP_CHANGES: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static SNAPSHOT_PAGE_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static IDLE_WAIT_MS: GucSetting<i32> = GucSetting::<i32>::new(2);
+static RETENTION: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static WAL_BUDGET_MB: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// Registers the settings. Called from `_PG_init`.
 pub fn init() {
@@ -51,6 +53,26 @@ pub fn init() {
         10_000_000,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ferry.retention",
+        c"How long old checkpoints, change records and checkpoint requests are kept.",
+        c"Each version's latest checkpoint and the legacy write-checkpoint counters are always kept.",
+        &RETENTION,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ferry.wal_budget_mb",
+        c"ferry.status() warns when a slot retains more WAL than this (0: only max_slot_wal_keep_size).",
+        c"",
+        &WAL_BUDGET_MB,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MB,
     );
     GucRegistry::define_int_guc(
         c"ferry.idle_wait_ms",
@@ -96,4 +118,9 @@ pub fn snapshot_page_rows() -> i64 {
 /// `ferry.idle_wait_ms`.
 pub fn idle_wait_ms() -> u64 {
     IDLE_WAIT_MS.get().max(1) as u64
+}
+
+/// `ferry.retention`, in seconds.
+pub fn retention_secs() -> i64 {
+    i64::from(RETENTION.get().max(1))
 }

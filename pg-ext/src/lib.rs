@@ -26,7 +26,12 @@ extension_sql_file!(
     name = "api",
     requires = [applier::advance_step, read_api::explain_row]
 );
-extension_sql_file!("../../sql/write_endpoint.sql", name = "write_endpoint", requires = ["api"]);
+extension_sql_file!(
+    "../../sql/write_endpoint.sql",
+    name = "write_endpoint",
+    requires = ["api"]
+);
+extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);
 
 /// Called when the library is loaded: settings, the applier workers, transaction callbacks.
 #[pg_guard]

@@ -132,9 +132,13 @@ fn checkpoint_for(
     parameters: default!(Option<JsonB>, "NULL"),
     client_id: default!(Option<&str>, "NULL"),
 ) -> JsonB {
-    checkpoint_json(&claims.0, parameters.map(|p| p.0).unwrap_or(serde_json::Value::Null), client_id)
-        .map(JsonB)
-        .or_raise()
+    checkpoint_json(
+        &claims.0,
+        parameters.map(|p| p.0).unwrap_or(serde_json::Value::Null),
+        client_id,
+    )
+    .map(JsonB)
+    .or_raise()
 }
 
 fn checkpoint_json(
@@ -206,8 +210,14 @@ fn checkpoint_json(
 fn user_buckets(
     claims: JsonB,
     parameters: default!(Option<JsonB>, "NULL"),
-) -> TableIterator<'static, (name!(bucket, String), name!(definition, String), name!(priority, i32))>
-{
+) -> TableIterator<
+    'static,
+    (
+        name!(bucket, String),
+        name!(definition, String),
+        name!(priority, i32),
+    ),
+> {
     let active = active().or_raise();
     let buckets = resolve_buckets(
         active.id,

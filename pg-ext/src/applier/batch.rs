@@ -307,7 +307,10 @@ impl<'v> Batch<'v> {
         let row = Row::new(values);
         let evaluated = version.evaluate(&table.table, &row);
         if !evaluated.errors.is_empty() {
-            self.skip(format!("{table_name} row {key}: {}", evaluated.errors.join("; ")));
+            self.skip(format!(
+                "{table_name} row {key}: {}",
+                evaluated.errors.join("; ")
+            ));
         }
         let sub = subkey(&table_name, &key);
         let previous = state.unwrap_or_default();
@@ -334,10 +337,19 @@ impl<'v> Batch<'v> {
         let kept: HashSet<&(String, String, String)> = memberships.iter().collect();
         for m in &previous.buckets {
             if !kept.contains(m) {
-                self.push_op(&m.0, "REMOVE", &m.1, &m.2, &sub, None, remove_checksum(&sub));
+                self.push_op(
+                    &m.0,
+                    "REMOVE",
+                    &m.1,
+                    &m.2,
+                    &sub,
+                    None,
+                    remove_checksum(&sub),
+                );
             }
         }
-        let new_lookups: HashSet<&str> = evaluated.lookups.iter().map(|(k, _)| k.as_str()).collect();
+        let new_lookups: HashSet<&str> =
+            evaluated.lookups.iter().map(|(k, _)| k.as_str()).collect();
         for lookup in &previous.lookups {
             if !new_lookups.contains(lookup.as_str()) {
                 chunk
@@ -348,7 +360,9 @@ impl<'v> Batch<'v> {
         let mut lookup_keys = Vec::with_capacity(evaluated.lookups.len());
         for (lookup, rows) in evaluated.lookups {
             lookup_keys.push(lookup.clone());
-            chunk.params.insert((lookup, relid, key.clone()), Some(rows));
+            chunk
+                .params
+                .insert((lookup, relid, key.clone()), Some(rows));
         }
         let data = (!table.identity_full).then(|| encode_stored_row(row.columns()));
         chunk.rows.insert(
@@ -369,7 +383,15 @@ impl<'v> Batch<'v> {
         };
         let sub = subkey(table_name, &key);
         for m in &state.buckets {
-            self.push_op(&m.0, "REMOVE", &m.1, &m.2, &sub, None, remove_checksum(&sub));
+            self.push_op(
+                &m.0,
+                "REMOVE",
+                &m.1,
+                &m.2,
+                &sub,
+                None,
+                remove_checksum(&sub),
+            );
         }
         for lookup in state.lookups {
             chunk.params.insert((lookup, relid, key.clone()), None);

@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod chores;
 pub mod slot;
 pub mod snapshot;
 pub mod stream;
@@ -38,9 +39,10 @@ fn try_step() -> Result<bool, FerryError> {
     if locked != Some(true) {
         return Ok(false);
     }
+    let lost = chores::handle_lost_slots()?;
     let versions = working_versions()?;
     if versions.is_empty() {
-        return Ok(false);
+        return chores::run();
     }
     // Slots first: a slot can only be created before the transaction writes anything.
     let mut did_work = false;
@@ -56,7 +58,7 @@ fn try_step() -> Result<bool, FerryError> {
     let versions = working_versions()?;
     origin::with_origin(|| {
         for state in versions {
-            if !state.slot_created {
+            if !state.slot_created || lost.contains(&state.id) {
                 continue;
             }
             let version = Version::load(state)?;
@@ -66,7 +68,8 @@ fn try_step() -> Result<bool, FerryError> {
                 snapshot::step(&version)?
             };
         }
-        Ok(did_work)
+        did_work |= chores::run()?;
+        Ok(did_work || !lost.is_empty())
     })
 }
 
@@ -93,10 +96,13 @@ pub fn record_error(message: &str) {
 
 /// Whether the extension exists in the current database.
 pub fn extension_installed() -> bool {
-    select_opt::<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'ferry')", &[])
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    select_opt::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'ferry')",
+        &[],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// Whether the worker is paused (`ferry.pause()`).
@@ -105,6 +111,40 @@ pub fn worker_paused() -> bool {
         .ok()
         .flatten()
         .unwrap_or(false)
+}
+
+/// Compacts every bucket of the active version up to its latest checkpoint (PROTOCOL.md §2.4);
+/// returns the number of ops rewritten or removed. Waits for the applier lock.
+#[pg_extern]
+fn compact() -> i64 {
+    compact_all().or_raise()
+}
+
+fn compact_all() -> Result<i64, FerryError> {
+    Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[APPLIER_LOCK.into()])?;
+    let mut buckets = Vec::new();
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT b.version, b.bucket::text, r.last_checkpoint FROM ferry.bucket_state b \
+             JOIN ferry.sync_rules r ON r.id = b.version AND r.state = 'active' \
+             WHERE r.last_checkpoint IS NOT NULL",
+            None,
+            &[],
+        )?;
+        for row in rows {
+            buckets.push((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<i64>(3)?.unwrap_or_default(),
+            ));
+        }
+        Ok::<_, FerryError>(())
+    })?;
+    let mut total = 0;
+    for (version, bucket, upto) in buckets {
+        total += chores::compact_bucket(version, &bucket, upto)?;
+    }
+    Ok(total)
 }
 
 /// One applier step; the public `ferry.advance()` wraps it with the pinned settings.

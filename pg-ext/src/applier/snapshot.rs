@@ -20,7 +20,11 @@ use crate::pg_adapter::{origin, spi_tuples};
 
 /// Copies one page of the first table not done yet, or finishes the snapshot. True: did work.
 pub fn step(version: &Version) -> Result<bool, FerryError> {
-    let mut tables: Vec<&SourceTable> = version.tables.values().filter(|t| !t.snapshot_done).collect();
+    let mut tables: Vec<&SourceTable> = version
+        .tables
+        .values()
+        .filter(|t| !t.snapshot_done)
+        .collect();
     tables.sort_by_key(|t| t.relid);
     match tables.first() {
         Some(table) => copy_page(version, table),
@@ -35,7 +39,10 @@ fn key_types(table: &SourceTable) -> Result<Vec<String>, FerryError> {
         let ty: Option<String> = select_opt(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
              WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped",
-            &[pg_sys::Oid::from(table.relid).into(), column.as_str().into()],
+            &[
+                pg_sys::Oid::from(table.relid).into(),
+                column.as_str().into(),
+            ],
         )?;
         types.push(ty.ok_or_else(|| FerryError::TableNotReplicable {
             table: format!("{}.{}", table.table.schema, table.table.name),
@@ -68,7 +75,10 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
         (
             format!(
                 "ARRAY[{}]::text[]",
-                cols.iter().map(|c| format!("{c}::text")).collect::<Vec<_>>().join(", ")
+                cols.iter()
+                    .map(|c| format!("{c}::text"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             cols.join(", "),
             format!("({}) > ({})", cols.join(", "), casts.join(", ")),
@@ -102,12 +112,16 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
             None => vec![],
         };
         client.select(query.as_str(), None, &args)?;
-        Ok::<_, FerryError>(spi_tuples::for_each_result_row(natts, &options, |values, key| {
-            rows.push(values.to_vec());
-            if key.is_some() {
-                new_last_key = key;
-            }
-        }))
+        Ok::<_, FerryError>(spi_tuples::for_each_result_row(
+            natts,
+            &options,
+            |values, key| {
+                rows.push(values.to_vec());
+                if key.is_some() {
+                    new_last_key = key;
+                }
+            },
+        ))
     })?;
     let copied = rows.len() as i64;
     let columns = columns

@@ -6,20 +6,43 @@
 //! `ferry.step_changes` changes — whole source transactions, never split — and reads them through a
 //! cursor, so one huge transaction is applied in bounded chunks.
 
-
 use crate::applier::batch::{Batch, Change};
 use crate::applier::checkpoint;
 use crate::applier::version::{format_lsn, Version};
 use crate::change_record::{decode, ChangeRecord};
-use crate::errors::FerryError;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::errors::{select_void, FerryError};
 use crate::gucs;
 use crate::pg_adapter::{origin, volatile_spi};
 
 /// Rows fetched from the peek cursor at a time.
 const FETCH: i64 = 1_000;
 
+/// Set by the background worker: Postgres logs two LOG lines every time a decoding session
+/// starts, which for a worker stepping continuously would flood the server log.
+pub static QUIET_DECODING: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with the LOG lines of decoding sessions suppressed when [`QUIET_DECODING`] is set.
+fn quietly<T>(f: impl FnOnce() -> Result<T, FerryError>) -> Result<T, FerryError> {
+    if !QUIET_DECODING.load(Ordering::Relaxed) {
+        return f();
+    }
+    select_void("SELECT set_config('log_min_messages', 'fatal', false)", &[])?;
+    let result = f();
+    select_void(
+        "SELECT set_config('log_min_messages', 'warning', false)",
+        &[],
+    )?;
+    result
+}
+
 /// Applies what the slot has decoded since the last step. True when it did something.
 pub fn step(version: &Version) -> Result<bool, FerryError> {
+    quietly(|| step_inner(version))
+}
+
+fn step_inner(version: &Version) -> Result<bool, FerryError> {
     let slot = version.state.slot_name.as_str();
     if let Some(processed) = version.state.processed_lsn {
         volatile_spi::exec(
@@ -31,7 +54,10 @@ pub fn step(version: &Version) -> Result<bool, FerryError> {
     let relations = {
         let mut oids: Vec<u32> = version.tables.keys().copied().collect();
         oids.sort_unstable();
-        oids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        oids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let value_options = serde_json::to_string(&version.value_options())
         .map_err(|e| FerryError::Internal(format!("value options: {e}")))?;
@@ -102,8 +128,13 @@ pub fn step(version: &Version) -> Result<bool, FerryError> {
         (Some(_), None) => true,
         (None, _) => false,
     };
-    let make_checkpoint =
-        consistent && (changed || version.state.state == "processing");
-    checkpoint::finish_step(version, &batch, last_commit, make_checkpoint, write_checkpoints)?;
+    let make_checkpoint = consistent && (changed || version.state.state == "processing");
+    checkpoint::finish_step(
+        version,
+        &batch,
+        last_commit,
+        make_checkpoint,
+        write_checkpoints,
+    )?;
     Ok(true)
 }

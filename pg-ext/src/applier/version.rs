@@ -82,8 +82,10 @@ pub fn plan(id: i64) -> Result<Rc<Plan>, FerryError> {
     if let Some(plan) = PLANS.with(|p| p.borrow().get(&id).cloned()) {
         return Ok(plan);
     }
-    let json: Option<String> =
-        select_opt("SELECT plan FROM ferry.sync_rules WHERE id = $1", &[id.into()])?;
+    let json: Option<String> = select_opt(
+        "SELECT plan FROM ferry.sync_rules WHERE id = $1",
+        &[id.into()],
+    )?;
     let json = json.ok_or(FerryError::UnknownVersion(id))?;
     let plan = Rc::new(
         Plan::from_json(&json)
@@ -146,7 +148,10 @@ impl Version {
             )?;
             let mut tables = HashMap::new();
             for row in rows {
-                let relid = row.get::<pg_sys::Oid>(1)?.map(|o| o.to_u32()).unwrap_or_default();
+                let relid = row
+                    .get::<pg_sys::Oid>(1)?
+                    .map(|o| o.to_u32())
+                    .unwrap_or_default();
                 tables.insert(
                     relid,
                     SourceTable {
@@ -187,10 +192,12 @@ impl Version {
                 .push((o.bucket, o.object_type, o.object_id, o.data, o.checksum));
         }
         for evaluated in params.lookups {
-            out.lookups.push((evaluated.lookup.key(), evaluated.rows_json()));
+            out.lookups
+                .push((evaluated.lookup.key(), evaluated.rows_json()));
         }
         out.errors.extend(rows.errors.iter().map(|e| e.to_string()));
-        out.errors.extend(params.errors.iter().map(|e| e.to_string()));
+        out.errors
+            .extend(params.errors.iter().map(|e| e.to_string()));
         out
     }
 }

@@ -35,8 +35,10 @@ pub fn ensure_exists() -> Result<(), FerryError> {
 /// The origin's id, if it exists.
 pub fn origin_id() -> Result<Option<u16>, FerryError> {
     let name = origin_name();
-    let id: Option<pg_sys::Oid> =
-        select_opt("SELECT pg_replication_origin_oid($1)", &[name.as_str().into()])?;
+    let id: Option<pg_sys::Oid> = select_opt(
+        "SELECT pg_replication_origin_oid($1)",
+        &[name.as_str().into()],
+    )?;
     Ok(id.map(|oid| oid.to_u32() as u16))
 }
 

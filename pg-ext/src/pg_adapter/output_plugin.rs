@@ -25,6 +25,9 @@ use crate::pg_adapter::tuple::TupleConverter;
 /// A relation's converter and the descriptor it was built from.
 struct CachedRelation {
     tupdesc: pg_sys::TupleDesc,
+    /// The descriptor's shape, to notice ALTER TABLE (a rebuilt descriptor may reuse the old one's
+    /// address, so the pointer alone does not tell).
+    shape: Vec<(u32, bool, [u8; 64])>,
     converter: TupleConverter,
     info: RelationInfo,
     sent: bool,
@@ -102,7 +105,9 @@ unsafe fn parse_options(ctx: *mut pg_sys::LogicalDecodingContext) -> Options {
         // and defGetString renders its argument as one.
         let (name, value) = unsafe {
             let elem = cell.ptr_value.cast::<pg_sys::DefElem>();
-            let name = CStr::from_ptr((*elem).defname).to_string_lossy().into_owned();
+            let name = CStr::from_ptr((*elem).defname)
+                .to_string_lossy()
+                .into_owned();
             let value = if (*elem).arg.is_null() {
                 String::new()
             } else {
@@ -226,8 +231,10 @@ unsafe fn relation_entry(
 ) -> &mut CachedRelation {
     // SAFETY: relation is a valid open relation given to the callback.
     let (relid, tupdesc) = unsafe { ((*relation).rd_id.to_u32(), (*relation).rd_att) };
+    // SAFETY: tupdesc is the relation's valid descriptor.
+    let current_shape = unsafe { shape_of(tupdesc) };
     let stale = match state.cache.get(&relid) {
-        Some(cached) => cached.tupdesc != tupdesc,
+        Some(cached) => cached.tupdesc != tupdesc || cached.shape != current_shape,
         None => true,
     };
     if stale {
@@ -238,7 +245,9 @@ unsafe fn relation_entry(
     let entry = state.cache.get_mut(&relid).expect("inserted above");
     if !entry.sent {
         state.encoder.clear();
-        state.encoder.record(&ChangeRecord::Relation(entry.info.clone()));
+        state
+            .encoder
+            .record(&ChangeRecord::Relation(entry.info.clone()));
         // SAFETY: inside a callback.
         unsafe { write_record(ctx, state.encoder.bytes(), false) };
         entry.sent = true;
@@ -246,11 +255,34 @@ unsafe fn relation_entry(
     entry
 }
 
+/// The shape of a descriptor: per attribute its type, whether it is dropped, and its name.
+///
+/// # Safety
+/// `tupdesc` must be a valid tuple descriptor.
+unsafe fn shape_of(tupdesc: pg_sys::TupleDesc) -> Vec<(u32, bool, [u8; 64])> {
+    // SAFETY: attrs has natts entries.
+    unsafe {
+        (0..(*tupdesc).natts as usize)
+            .map(|i| {
+                let attr = &*(*tupdesc).attrs.as_ptr().add(i);
+                let mut name = [0u8; 64];
+                for (dst, src) in name.iter_mut().zip(attr.attname.data.iter()) {
+                    *dst = *src as u8;
+                }
+                (attr.atttypid.to_u32(), attr.attisdropped, name)
+            })
+            .collect()
+    }
+}
+
 /// Builds a relation's converter and shape.
 ///
 /// # Safety
 /// `relation` must be valid; `mcxt` must live as long as the decoding context.
-unsafe fn build_relation(mcxt: pg_sys::MemoryContext, relation: pg_sys::Relation) -> CachedRelation {
+unsafe fn build_relation(
+    mcxt: pg_sys::MemoryContext,
+    relation: pg_sys::Relation,
+) -> CachedRelation {
     // SAFETY: relation, its pg_class row and its descriptor are valid for the callback.
     unsafe {
         let rd_rel = (*relation).rd_rel;
@@ -291,6 +323,7 @@ unsafe fn build_relation(mcxt: pg_sys::MemoryContext, relation: pg_sys::Relation
         };
         CachedRelation {
             tupdesc,
+            shape: shape_of(tupdesc),
             converter,
             info,
             sent: false,
@@ -428,7 +461,8 @@ unsafe extern "C-unwind" fn commit(
     unsafe {
         let state = state(ctx);
         let confirmed = (*(*ctx).slot).data.confirmed_flush;
-        if !state.emitted_in_txn && (*txn).end_lsn.saturating_sub(confirmed) < EMPTY_COMMIT_DISTANCE {
+        if !state.emitted_in_txn && (*txn).end_lsn.saturating_sub(confirmed) < EMPTY_COMMIT_DISTANCE
+        {
             return;
         }
         state.encoder.clear();

@@ -154,7 +154,11 @@ impl TupleConverter {
 ///
 /// # Safety
 /// `datum` must be a non-null value of `column`'s type.
-unsafe fn convert_datum(column: &mut Column, datum: pg_sys::Datum, options: &ValueOptions) -> Value {
+unsafe fn convert_datum(
+    column: &mut Column,
+    datum: pg_sys::Datum,
+    options: &ValueOptions,
+) -> Value {
     match column.pg_type {
         PgType::Bool => return Value::Integer(i64::from(datum.value() & 0xff != 0)),
         PgType::Int2 => return Value::Integer(i64::from(datum.value() as i16)),

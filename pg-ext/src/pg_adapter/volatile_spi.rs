@@ -76,7 +76,9 @@ pub fn exec(query: &str, args: &[&str]) -> Result<(), FerryError> {
         )
     };
     if rc < 0 {
-        return Err(FerryError::Internal(format!("SPI_execute_with_args failed ({rc})")));
+        return Err(FerryError::Internal(format!(
+            "SPI_execute_with_args failed ({rc})"
+        )));
     }
     Ok(())
 }
@@ -119,8 +121,12 @@ pub fn for_each_bytea_batch(
                 let mut batch = Vec::with_capacity(n);
                 for i in 0..n {
                     let mut isnull = false;
-                    let datum =
-                        pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, 1, &mut isnull);
+                    let datum = pg_sys::SPI_getbinval(
+                        *(*table).vals.add(i),
+                        (*table).tupdesc,
+                        1,
+                        &mut isnull,
+                    );
                     let bytes = if isnull {
                         Vec::new()
                     } else {

@@ -41,6 +41,7 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("ferry applier worker started for database {database}");
 
+    applier::stream::QUIET_DECODING.store(true, std::sync::atomic::Ordering::Relaxed);
     // The text the output plugin converts from must not depend on server or role settings.
     in_transaction(|| applier::pin_session_settings(false));
 
