@@ -14,7 +14,7 @@ as_root() {
 
 # apt packages: Postgres 15 server headers (pull clang/libclang for bindgen), sudo for pgrx's --runas.
 need_apt=()
-for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib sudo clang libclang-dev pkg-config; do
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib sudo clang libclang-dev pkg-config curl python3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

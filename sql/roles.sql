@@ -9,14 +9,18 @@
 -- with a fixed search_path, so callers need no privilege on ferry's tables or on source tables.
 -- Roles are cluster-wide: a second database with the extension reuses them.
 
+-- Two databases creating the extension at once may race to create a role: the loser's
+-- duplicate is harmless.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ferry_admin') THEN
+    BEGIN
         CREATE ROLE ferry_admin NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ferry_gateway') THEN
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+    BEGIN
         CREATE ROLE ferry_gateway NOLOGIN;
-    END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
     -- The write endpoint switches to ferry_writer (see write_endpoint.sql).
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ferry_writer') THEN
         GRANT ferry_writer TO ferry_gateway;

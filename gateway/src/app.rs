@@ -144,11 +144,18 @@ pub fn app(state: AppState) -> Router {
             post(routes::write_endpoint::apply_crud).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         );
     }
-    router.fallback(not_found).with_state(state)
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> GatewayError {
     GatewayError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(uri: Uri) -> GatewayError {
+    GatewayError::MethodNotAllowed(uri.path().to_owned())
 }
 
 /// Completes when `shutdown` turns true (or its sender is gone).

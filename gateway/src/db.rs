@@ -3,8 +3,10 @@
 //!
 //! Every call takes a pooled connection for the one statement (or one transaction, for the write
 //! endpoint) and gives it back at once, so a stream never holds a connection between batches.
-//! Errors are sorted by SQLSTATE into [`DbError`]: ferry's own `FY0xx` codes, write refusals,
-//! and "unavailable" for anything that is not an answer from the database. The `LISTEN`
+//! Errors are sorted by the SQLSTATEs sql/API.md documents into [`DbError`]: the read
+//! functions' standard codes (`55000`, `54000`, `22023`, `42704`), the write endpoint's
+//! refusals ([`DbError::from_upload`]), and "unavailable" for anything that is not an answer
+//! from the database. The `LISTEN`
 //! connection is not pooled: [`Db::connect_listener`] opens it for [`crate::checkpoint_watch`].
 
 use std::collections::HashMap;
@@ -65,16 +67,17 @@ pub enum DbError {
     /// No connection, a broken connection, a timeout: retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// `FY002`: no sync rules version is active.
+    /// `55000`: no sync rules version is active.
     #[error("no active sync rules version")]
     NoActiveVersion,
-    /// `FY003`: parameter queries returned too many rows.
+    /// `54000`: parameter queries returned too many rows.
     #[error("{0}")]
     TooManyParameterResults(String),
-    /// `FY005`: an argument the extension refused.
+    /// `22023` from a read function, `FY005` from the write endpoint: an argument the extension
+    /// refused.
     #[error("{0}")]
     InvalidArgument(String),
-    /// `FY007`: the version does not exist (any more).
+    /// `42704`: the version does not exist (any more).
     #[error("sync rules version not found")]
     VersionNotFound,
     /// A write refused for good: constraint, type, unknown table or column (classes 22, 23, 42).
@@ -88,29 +91,65 @@ pub enum DbError {
     Other(String),
 }
 
+/// Errors every call shares: the extension missing, the connection lost, the server going away
+/// or overloaded, a transaction to retry. `None` for an answer about the call itself.
+fn common_error(db: &tokio_postgres::error::DbError) -> Option<DbError> {
+    let code = db.code();
+    let message = db.message();
+    if *code == SqlState::UNDEFINED_FUNCTION || *code == SqlState::INVALID_SCHEMA_NAME {
+        return Some(DbError::Unavailable(format!(
+            "the ferry extension is not installed or too old: {message}"
+        )));
+    }
+    let class = &code.code()[..2];
+    // 08 connection, 57 operator intervention (shutdown, cancel), 53 insufficient resources,
+    // 40 transaction rollback (serialization failure, deadlock): all worth a retry.
+    if matches!(class, "08" | "57" | "53" | "40") {
+        return Some(DbError::Unavailable(message.to_owned()));
+    }
+    None
+}
+
 impl From<tokio_postgres::Error> for DbError {
+    /// Sorts an error of a read function or a write checkpoint by the SQLSTATEs of
+    /// sql/API.md. The write endpoint's errors are sorted by [`DbError::from_upload`].
     fn from(e: tokio_postgres::Error) -> DbError {
         let Some(db) = e.as_db_error() else {
             return DbError::Unavailable(e.to_string());
         };
+        if let Some(common) = common_error(db) {
+            return common;
+        }
+        let message = db.message().to_owned();
+        match *db.code() {
+            SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE => DbError::NoActiveVersion,
+            SqlState::PROGRAM_LIMIT_EXCEEDED => DbError::TooManyParameterResults(message),
+            SqlState::INVALID_PARAMETER_VALUE => DbError::InvalidArgument(message),
+            SqlState::UNDEFINED_OBJECT => DbError::VersionNotFound,
+            _ => DbError::Other(format!("{}: {message}", db.code().code())),
+        }
+    }
+}
+
+impl DbError {
+    /// Sorts an error of the write endpoint's transaction by the SQLSTATEs of sql/API.md
+    /// ("Write endpoint"): `FY005` malformed upload, `42501` refused by RLS or privileges,
+    /// other `22xxx`/`23xxx`/`42xxx` refused for good (value, constraint, unknown table or
+    /// column).
+    pub fn from_upload(e: tokio_postgres::Error) -> DbError {
+        let Some(db) = e.as_db_error() else {
+            return DbError::Unavailable(e.to_string());
+        };
+        if let Some(common) = common_error(db) {
+            return common;
+        }
         let message = db.message().to_owned();
         let code = db.code().code();
         match code {
-            "FY002" => DbError::NoActiveVersion,
-            "FY003" => DbError::TooManyParameterResults(message),
             "FY005" => DbError::InvalidArgument(message),
-            "FY007" => DbError::VersionNotFound,
             "42501" => DbError::WriteForbidden(message),
-            _ if *db.code() == SqlState::UNDEFINED_FUNCTION
-                || *db.code() == SqlState::INVALID_SCHEMA_NAME =>
-            {
-                DbError::Unavailable(format!(
-                    "the ferry extension is not installed or too old: {message}"
-                ))
-            }
-            _ if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") => {
-                DbError::Unavailable(message)
-            }
+            // `SET LOCAL ROLE` of a role that does not exist: the server's setup, not the upload.
+            "42704" => DbError::Other(format!("{code}: {message}")),
             _ if code.starts_with("22") || code.starts_with("23") || code.starts_with("42") => {
                 let detail = db
                     .detail()
@@ -171,7 +210,7 @@ fn checksum_from_bigint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Checks
     Checksum::from_wire(value).map_err(serde::de::Error::custom)
 }
 
-/// What `ferry.checkpoint_for(claims, parameters)` answers: a user's buckets at a checkpoint.
+/// What `ferry.checkpoint_for(claims, parameters, client_id)` answers: a user's buckets at a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ResolvedCheckpoint {
     /// The active version.
@@ -388,8 +427,10 @@ impl Db {
             .collect()
     }
 
-    /// `ferry.checkpoint_for(claims, parameters)` and `ferry.write_checkpoint_key(sub,
-    /// client_id)`, in one statement.
+    /// `ferry.checkpoint_for(claims, parameters, client_id)` and
+    /// `ferry.write_checkpoint_key(sub, client_id)`, in one statement. `claims` is the token's
+    /// payload as it is (the sync rules read it as `request.jwt()`); the client id goes in its
+    /// own argument.
     pub async fn checkpoint_for(
         &self,
         claims: &Value,
@@ -400,9 +441,9 @@ impl Db {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT ferry.checkpoint_for($1::jsonb, $2::jsonb), \
-                        ferry.write_checkpoint_key($3, $4)",
-                &[&Json(claims), &Json(parameters), &user_id, &client_id],
+                "SELECT ferry.checkpoint_for($1::jsonb, $2::jsonb, $3::text), \
+                        ferry.write_checkpoint_key($4::text, $3::text)",
+                &[&Json(claims), &Json(parameters), &client_id, &user_id],
             )
             .await?;
         drop(client);
@@ -511,10 +552,11 @@ impl Db {
     /// whether the upload was applied now (`false`: it had been applied before).
     pub async fn apply_upload(&self, upload: &UploadCall<'_>) -> Result<bool, DbError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = client.transaction().await.map_err(DbError::from_upload)?;
         // The role name is validated by the config ([a-z_][a-z0-9_]*) and quoted here.
         tx.batch_execute(&format!("SET LOCAL ROLE \"{}\"", upload.role))
-            .await?;
+            .await
+            .map_err(DbError::from_upload)?;
         let claims = serde_json::to_string(upload.claims)
             .map_err(|e| DbError::Other(format!("claims are not serializable: {e}")))?;
         tx.execute(
@@ -523,7 +565,8 @@ impl Db {
                     set_config('request.jwt.claim.sub', $2, true)",
             &[&claims, &upload.user_id],
         )
-        .await?;
+        .await
+        .map_err(DbError::from_upload)?;
         let row = tx
             .query_one(
                 "SELECT ferry.apply_upload($1, $2, $3, $4::jsonb, $5::jsonb)",
@@ -535,11 +578,12 @@ impl Db {
                     &Json(upload.tables),
                 ],
             )
-            .await?;
+            .await
+            .map_err(DbError::from_upload)?;
         let applied: bool = row
             .try_get(0)
             .map_err(|e| decode_error("ferry.apply_upload()", e))?;
-        tx.commit().await?;
+        tx.commit().await.map_err(DbError::from_upload)?;
         Ok(applied)
     }
 }

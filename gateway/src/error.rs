@@ -20,6 +20,10 @@ pub const BAD_REQUEST_CODE: &str = "FERRY_BAD_REQUEST";
 pub const WRITE_REJECTED_CODE: &str = "FERRY_WRITE_REJECTED";
 /// Code of an upload refused by row-level security or privileges.
 pub const WRITE_FORBIDDEN_CODE: &str = "FERRY_WRITE_FORBIDDEN";
+/// Code of a request whose body is over the size limit.
+pub const PAYLOAD_TOO_LARGE_CODE: &str = "FERRY_PAYLOAD_TOO_LARGE";
+/// Code of a request with a method the route does not accept.
+pub const METHOD_NOT_ALLOWED_CODE: &str = "FERRY_METHOD_NOT_ALLOWED";
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +45,7 @@ pub enum GatewayError {
         /// The configured limit.
         limit: usize,
     },
-    /// Parameter queries returned too many rows (`PSYNC_S2305`, from the extension's `FY003`).
+    /// Parameter queries returned too many rows (`PSYNC_S2305`, from the extension's SQLSTATE `54000`).
     #[error("too many parameter query results: {0}")]
     TooManyParameterResults(String),
     /// No sync rules version is active yet (500, `PSYNC_S2302`).
@@ -50,6 +54,12 @@ pub enum GatewayError {
     /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The request body is over the route's size limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The route exists, but not for this method (405).
+    #[error("the path {0} does not accept this method")]
+    MethodNotAllowed(String),
     /// The database refused an upload for good (422).
     #[error("{0}")]
     WriteRejected(String),
@@ -82,6 +92,12 @@ impl GatewayError {
                 ErrorEnvelope::new(ErrorCode::NoSyncRules, self.to_string())
             }
             GatewayError::BadRequest(_) => custom("ValidationError", BAD_REQUEST_CODE, 400, self),
+            GatewayError::PayloadTooLarge(_) => {
+                custom("ValidationError", PAYLOAD_TOO_LARGE_CODE, 413, self)
+            }
+            GatewayError::MethodNotAllowed(_) => {
+                custom("ValidationError", METHOD_NOT_ALLOWED_CODE, 405, self)
+            }
             GatewayError::WriteRejected(_) => custom("WriteError", WRITE_REJECTED_CODE, 422, self),
             GatewayError::WriteForbidden(_) => {
                 custom("WriteError", WRITE_FORBIDDEN_CODE, 403, self)

@@ -147,6 +147,10 @@ fn checkpoint_json(
     client_id: Option<&str>,
 ) -> Result<serde_json::Value, FerryError> {
     let active = active()?;
+    let definitions: Vec<serde_json::Value> = version::plan(active.id)?
+        .definitions()
+        .map(|(name, priority)| json!({"name": name, "priority": priority}))
+        .collect();
     let buckets = resolve_buckets(active.id, claims, &parameters)?;
     let names: Vec<String> = buckets.iter().map(|b| b.bucket.clone()).collect();
     let mut sums: HashMap<String, (i64, i64)> = HashMap::new();
@@ -201,6 +205,7 @@ fn checkpoint_json(
         "op_id": active.op_id,
         "lsn": active.lsn,
         "write_checkpoint": write_checkpoint,
+        "definitions": definitions,
         "buckets": buckets,
     }))
 }

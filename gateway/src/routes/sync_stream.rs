@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
@@ -31,9 +32,9 @@ pub const NDJSON: &str = "application/x-ndjson";
 pub async fn sync_stream(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GatewayError> {
-    let request: StreamingSyncRequest = json_body(&body, "sync request")?;
+    let request: StreamingSyncRequest = json_body(body, "sync request")?;
     let permit = state
         .stream_slots
         .clone()

@@ -5,6 +5,7 @@
 //! [`crate::stream`].
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use ferry_protocol::{
@@ -45,9 +46,9 @@ pub async fn write_checkpoint2(
 pub async fn checkpoint_request(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DataEnvelope<CheckpointRequestResponse>>, GatewayError> {
-    let request: CheckpointRequest = json_body(&body, "checkpoint request")?;
+    let request: CheckpointRequest = json_body(body, "checkpoint request")?;
     let id = i64::try_from(request.checkpoint_request_id)
         .ok()
         .filter(|id| *id > 0)

@@ -11,6 +11,7 @@
 //! it; 401 for tokens, 503 when the database is unreachable (retry).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use ferry_protocol::{CrudEntry, CrudOp, CrudTransaction, DataEnvelope, UploadResult};
@@ -87,9 +88,9 @@ fn validate_entry(
 pub async fn apply_crud(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DataEnvelope<UploadResult>>, GatewayError> {
-    let tx: CrudTransaction = json_body(&body, "upload (CrudTransaction)")?;
+    let tx: CrudTransaction = json_body(body, "upload (CrudTransaction)")?;
     validate(&tx, &state.config.write.tables)?;
     let entries = serde_json::to_value(&tx.entries)
         .map_err(|e| GatewayError::Internal(format!("cannot encode entries: {e}")))?;

@@ -74,8 +74,9 @@ pub struct Chunked {
 /// Cuts `rows` (ordered by bucket, then op id) into `data` lines of one bucket each, at most
 /// about `chunk_bytes` per line, and advances `positions` (bucket → last op id sent).
 ///
-/// `more_after_last`: the batch hit its row limit, so the last bucket in it may have more ops;
-/// its last line gets `has_more: true`. Lines before a bucket's last line always have it.
+/// `more_after_last`: the batch's last bucket has more ops after it (see
+/// [`last_bucket_has_more`]); its last line gets `has_more: true`. Lines before a bucket's last
+/// line always have it.
 pub fn chunk_rows(
     rows: Vec<OpRow>,
     positions: &mut HashMap<String, i64>,
@@ -127,20 +128,22 @@ pub fn chunk_rows(
     Ok(out)
 }
 
-/// After a batch of `max_ops` rows came back full, the buckets still to query: the batch's last
-/// bucket (it may have more) and every bucket after it. `None` when the batch was not full.
-pub fn remaining_after_batch(
-    requested: &[String],
-    rows_returned: usize,
-    max_ops: usize,
-    last_bucket: Option<&str>,
-) -> Option<Vec<String>> {
-    if rows_returned < max_ops {
-        return None;
-    }
-    let last = last_bucket?;
-    let index = requested.iter().position(|b| b == last)?;
+/// A batch is read with one row more than it uses: `extra` is that row's bucket when the query
+/// returned it (the batch was full). Then the buckets still to query start at `extra` — buckets
+/// between the batch's last one and it have no ops up to the checkpoint. `None` when the batch
+/// was not full.
+pub fn remaining_after_batch(requested: &[String], extra: Option<&str>) -> Option<Vec<String>> {
+    let extra = extra?;
+    let index = requested.iter().position(|b| b == extra)?;
     Some(requested[index..].to_vec())
+}
+
+/// Whether the last bucket of a full batch has more ops: the extra row is of the same bucket.
+pub fn last_bucket_has_more(rows: &[OpRow], extra: Option<&OpRow>) -> bool {
+    match (rows.last(), extra) {
+        (Some(last), Some(extra)) => last.bucket == extra.bucket,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -224,10 +227,29 @@ mod tests {
         assert!(chunked.lines[1].has_more);
         let requested = vec!["a".to_string(), "b".to_string(), "c".to_string()];
         assert_eq!(
-            remaining_after_batch(&requested, 2, 2, Some("b")),
+            remaining_after_batch(&requested, Some("b")),
             Some(vec!["b".to_string(), "c".to_string()])
         );
-        assert_eq!(remaining_after_batch(&requested, 1, 2, Some("b")), None);
+        assert_eq!(remaining_after_batch(&requested, None), None);
+    }
+
+    #[test]
+    fn a_full_batch_says_has_more_only_when_its_last_bucket_continues() {
+        let rows = vec![put("a", 1, "{}"), put("b", 2, "{}")];
+        assert!(last_bucket_has_more(&rows, Some(&put("b", 3, "{}"))));
+        assert!(!last_bucket_has_more(&rows, Some(&put("c", 4, "{}"))));
+        assert!(!last_bucket_has_more(&rows, None));
+        let requested = vec![
+            "a".to_string(),
+            "b".to_string(),
+            "c".to_string(),
+            "d".to_string(),
+        ];
+        // b ended with the batch; the next query starts at c, where the extra row was.
+        assert_eq!(
+            remaining_after_batch(&requested, Some("c")),
+            Some(vec!["c".to_string(), "d".to_string()])
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ use crate::config::LimitsConfig;
 use crate::db::{Db, DbError, Lsn, OpRow, ResolvedCheckpoint};
 use crate::error::GatewayError;
 use crate::metrics;
-use crate::stream::batching::{chunk_rows, group_by_priority, remaining_after_batch};
+use crate::stream::batching::{
+    chunk_rows, group_by_priority, last_bucket_has_more, remaining_after_batch,
+};
 use crate::stream::buckets::{diff, BucketSet};
 use crate::stream::keepalive;
 
@@ -124,22 +126,6 @@ fn unix_now_f64() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The claims as `ferry.checkpoint_for` reads them: the token's payload, with `client_id` set to
-/// the request's client id (or removed), because the extension keys write checkpoints by it
-/// (sql/API.md).
-pub fn claims_for_db(claims: &Claims, client_id: Option<&str>) -> Value {
-    let mut payload = claims.payload.clone();
-    match client_id {
-        Some(id) => {
-            payload.insert("client_id".into(), Value::String(id.to_owned()));
-        }
-        None => {
-            payload.remove("client_id");
-        }
-    }
-    Value::Object(payload)
-}
-
 impl Session {
     /// Resolves the user's buckets at the latest checkpoint. Errors here become HTTP errors.
     pub async fn open(
@@ -148,7 +134,9 @@ impl Session {
         request: StreamingSyncRequest,
     ) -> Result<Session, GatewayError> {
         let client_id = request.client_id.clone().filter(|c| !c.is_empty());
-        let claims_for_db = claims_for_db(&claims, client_id.as_deref());
+        // The token's payload as it is: the sync rules read it as `request.jwt()`. The client id
+        // has its own argument (the write-checkpoint key is `sub/client_id`).
+        let claims_for_db = Value::Object(claims.payload.clone());
         let parameters = request
             .parameters
             .clone()
@@ -335,6 +323,9 @@ impl Session {
         self.pending.retain(|b| self.set.buckets.contains_key(b));
         let limits = self.ctx.limits.clone();
         let max_ops = limits.batch_ops as usize;
+        let query_limit = i32::try_from(limits.batch_ops)
+            .unwrap_or(i32::MAX - 1)
+            .saturating_add(1);
         let mut invalid = false;
         let mut ops_sent = 0usize;
         let group_count = groups.len();
@@ -369,22 +360,30 @@ impl Session {
                         .iter()
                         .map(|b| self.positions.get(b).copied().unwrap_or(0))
                         .collect();
-                    let rows = self
+                    // One row more than a batch uses tells whether (and where) more follow.
+                    let mut rows = self
                         .ctx
                         .db
-                        .bucket_data(&remaining, &afters, self.op_id, limits.batch_ops as i32)
+                        .bucket_data(&remaining, &afters, self.op_id, query_limit)
                         .await
                         .map_err(StreamEnd::from_db)?;
-                    let returned = rows.len();
-                    let last = rows.last().map(|r| r.bucket.clone());
-                    let next =
-                        remaining_after_batch(&remaining, returned, max_ops, last.as_deref());
+                    let extra = if rows.len() > max_ops {
+                        rows.truncate(max_ops + 1);
+                        rows.pop()
+                    } else {
+                        None
+                    };
+                    let has_more = last_bucket_has_more(&rows, extra.as_ref());
+                    let next = remaining_after_batch(
+                        &remaining,
+                        extra.as_ref().map(|r| r.bucket.as_str()),
+                    );
                     let chunked = chunk_rows(
                         rows,
                         &mut self.positions,
                         self.op_id,
                         limits.chunk_bytes,
-                        next.is_some(),
+                        has_more,
                     )
                     .map_err(|e| StreamEnd::Error("PSYNC_S2001", e))?;
                     invalid |= chunked.invalidated;
@@ -602,22 +601,6 @@ impl LineWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claims_for_db_carry_the_request_client_id() {
-        let mut payload = serde_json::Map::new();
-        payload.insert("sub".into(), "u1".into());
-        payload.insert("client_id".into(), "from-token".into());
-        let claims = Claims {
-            sub: "u1".into(),
-            iat: 0,
-            exp: 10,
-            payload,
-        };
-        assert_eq!(claims_for_db(&claims, Some("c-1"))["client_id"], "c-1");
-        assert!(claims_for_db(&claims, None).get("client_id").is_none());
-        assert_eq!(claims_for_db(&claims, None)["sub"], "u1");
-    }
 
     #[test]
     fn first_checkpoint_errors_map_to_protocol_codes() {

@@ -59,10 +59,24 @@ fn c_query(query: &str) -> Result<CString, FerryError> {
 }
 
 /// Executes `query` with text arguments (`$1::text` …), ignoring its result.
+///
+/// The statement runs under the top transaction's resource owner, restored afterwards: the slot
+/// functions (creating a slot waits for running transactions and sets up a decoding context) may
+/// leave `CurrentResourceOwner` switched to the top transaction's, and a snapshot registered
+/// under the caller's portal would then be released under the wrong owner ("snapshot reference
+/// … is not owned by resource owner TopTransaction"). Everything it holds is released at the end
+/// of the transaction either way.
 pub fn exec(query: &str, args: &[&str]) -> Result<(), FerryError> {
     let _session = Session::connect()?;
     let query = c_query(query)?;
     let mut a = Args::new(args);
+    // SAFETY: a transaction is in progress (SPI is connected), so TopTransactionResourceOwner is
+    // valid; the previous owner is restored right after the call.
+    let saved_owner = unsafe {
+        let saved = pg_sys::CurrentResourceOwner;
+        pg_sys::CurrentResourceOwner = pg_sys::TopTransactionResourceOwner;
+        saved
+    };
     // SAFETY: the arrays have one entry per argument and outlive the call.
     let rc = unsafe {
         pg_sys::SPI_execute_with_args(
@@ -75,6 +89,8 @@ pub fn exec(query: &str, args: &[&str]) -> Result<(), FerryError> {
             0,
         )
     };
+    // SAFETY: restores the owner saved above (on an error, transaction abort resets it).
+    unsafe { pg_sys::CurrentResourceOwner = saved_owner };
     if rc < 0 {
         return Err(FerryError::Internal(format!(
             "SPI_execute_with_args failed ({rc})"

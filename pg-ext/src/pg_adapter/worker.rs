@@ -46,6 +46,8 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
     in_transaction(|| applier::pin_session_settings(false));
 
     let mut idle_since_lsn: Option<u64> = None;
+    // wait_latch reports (and consumes) SIGTERM: every wait must end the loop when it says so.
+    let idle = || BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: reloading the configuration file at a safe point of the main loop.
@@ -55,21 +57,29 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
         // SAFETY: reading the WAL insert position takes a spinlock; always safe in a backend.
         let insert_lsn = unsafe { pg_sys::GetXLogInsertRecPtr() };
         if idle_since_lsn == Some(insert_lsn) {
-            BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
+            if !idle() {
+                break;
+            }
             continue;
         }
-        match run_step() {
-            Ok(true) => idle_since_lsn = None,
+        let keep_running = match run_step() {
+            Ok(true) => {
+                idle_since_lsn = None;
+                true
+            }
             Ok(false) => {
                 idle_since_lsn = Some(insert_lsn);
-                BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
+                idle()
             }
             Err(message) => {
                 idle_since_lsn = None;
                 warning!("ferry applier step failed: {message}");
                 in_transaction(|| applier::record_error(&message));
-                BackgroundWorker::wait_latch(Some(Duration::from_secs(1)));
+                BackgroundWorker::wait_latch(Some(Duration::from_secs(1)))
             }
+        };
+        if !keep_running {
+            break;
         }
     }
     log!("ferry applier worker for database {database} stopping");
