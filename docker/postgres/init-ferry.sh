@@ -36,3 +36,12 @@ CREATE EXTENSION IF NOT EXISTS ferry;
 SELECT 'GRANT ferry_writer TO ferry_gateway'
 WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ferry_writer') \gexec
 SQL
+
+# The todo example (sql/examples/todo), when the compose file mounts it: schema, data, rules.
+example="${FERRY_EXAMPLE_DIR:-}"
+if [ -n "$example" ] && [ -f "$example/schema.sql" ]; then
+    "${psql[@]}" -f "$example/schema.sql"
+    "${psql[@]}" -f "$example/seed.sql"
+    echo "SELECT ferry.deploy_rules(:'rules')" |
+        "${psql[@]}" --set=rules="$(cat "$example/sync-rules.yaml")"
+fi
