@@ -32,11 +32,25 @@ pub fn register_static_workers() {
     }
 }
 
+extern "C-unwind" {
+    /// Postgres' `die()` signal handler itself: pgrx's binding of it is a Rust wrapper, and a
+    /// signal handler must be the C function.
+    #[link_name = "die"]
+    fn postgres_die(signal: core::ffi::c_int);
+}
+
 /// The worker's main function.
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SIGTERM is Postgres' own `die`: it makes the next interrupt check end the process, also
+    // deep inside a step (a slot function waiting for WAL, a lock wait). pgrx's handler would
+    // only set a flag, and a fast shutdown would then wait forever. Ending a step anywhere is
+    // safe: steps are restartable, and the postmaster starts the worker again unless it is
+    // shutting down.
+    // SAFETY: installing Postgres' standard backend SIGTERM handler in a background worker.
+    unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die)) };
     let database = BackgroundWorker::get_extra().to_owned();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("ferry applier worker started for database {database}");
@@ -49,6 +63,7 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
     // wait_latch reports (and consumes) SIGTERM: every wait must end the loop when it says so.
     let idle = || BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
+        pgrx::check_for_interrupts!();
         if BackgroundWorker::sighup_received() {
             // SAFETY: reloading the configuration file at a safe point of the main loop.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
