@@ -75,6 +75,10 @@ struct Args {
     /// server has confirmed the write), then exit instead of watching.
     #[arg(long)]
     once: bool,
+    /// Do not connect at all: make the local change (--add / --complete), show the upload queue,
+    /// and exit. The next run that connects uploads it.
+    #[arg(long)]
+    offline: bool,
     /// With --once: give up (exit code 1) if that takes longer than this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -138,7 +142,16 @@ fn describe_status(status: &SyncStatus) -> String {
         match &status.download_progress {
             Some(progress) => {
                 let (done, total) = progress.overall();
-                parts.push(format!("downloading {done}/{total} ops"));
+                let filled = if total == 0 {
+                    20
+                } else {
+                    (done * 20 / total.max(1)) as usize
+                };
+                parts.push(format!(
+                    "downloading [{}{}] {done}/{total} ops",
+                    "#".repeat(filled.min(20)),
+                    "-".repeat(20 - filled.min(20))
+                ));
             }
             None => parts.push("downloading".to_owned()),
         }
@@ -160,9 +173,25 @@ fn describe_status(status: &SyncStatus) -> String {
     parts.join(" · ")
 }
 
+/// Todos printed in full; beyond that the list is summarised.
+const SHOWN: usize = 12;
+
 fn print_todos(rows: &[Row]) {
     println!("── todos ({}) ──", rows.len());
-    for row in rows {
+    let hidden = rows.len().saturating_sub(SHOWN);
+    // The newest matter most in a live view: show the first few and the last ones.
+    let shown: Vec<&Row> = if hidden == 0 {
+        rows.iter().collect()
+    } else {
+        rows.iter()
+            .take(3)
+            .chain(rows.iter().skip(3 + hidden))
+            .collect()
+    };
+    for (i, row) in shown.into_iter().enumerate() {
+        if hidden > 0 && i == 3 {
+            println!("   … {hidden} more …");
+        }
         let done = row.get::<Option<i64>>("completed").ok().flatten() == Some(1);
         let description: String = row
             .get::<Option<String>>("description")
@@ -182,60 +211,18 @@ fn print_todos(rows: &[Row]) {
     }
 }
 
-const TODOS_QUERY: &str = "SELECT t.id, t.description, t.completed, l.name AS list_name \
-     FROM todos t LEFT JOIN lists l ON l.id = t.list_id \
-     ORDER BY t.created_at, t.id";
-
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    // RUST_LOG=ferry_client=debug shows what the sync does.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    let token = match (&args.token, &args.dev_secret) {
-        (Some(token), _) => token.clone(),
-        (None, Some(secret)) => mint_token(&args, secret)?,
-        (None, None) => bail!("give --token <jwt> or --dev-secret <secret> (see --help)"),
-    };
-    let db = FerryDatabase::open(&args.db, schema())
-        .with_context(|| format!("opening {}", args.db.display()))?;
-    println!(
-        "database {} (client id {})",
-        args.db.display(),
-        db.client_id()
-    );
-
-    let mut connector = GatewayConnector::new(&args.endpoint, token);
-    if let Some(url) = &args.upload_url {
-        connector = connector.with_upload_url(url);
-    } else if !args.no_upload {
-        connector = connector.with_gateway_write_endpoint();
-    }
-    db.connect(connector, SyncOptions::default()).await?;
-    println!("syncing with {}", args.endpoint);
-
-    // A full sync published after a local write includes it: the write gate holds downloads
-    // back until the server has the write.
-    let before_writes = SystemTime::now();
-    let wrote = args.add.is_some() || args.complete.is_some();
+/// Makes the local change of --add / --complete, if any; true when there was one. Connected, it
+/// first waits (up to --timeout) for the first sync, so a new todo lands in an existing list.
+async fn local_change(db: &FerryDatabase, args: &Args) -> anyhow::Result<bool> {
     if let Some(description) = &args.add {
         let list_id = match &args.list_id {
             Some(id) => id.clone(),
             None => {
                 // The user's lists come with the first sync; a user without one gets one.
-                let wait = Duration::from_secs(args.timeout);
-                let _ = tokio::time::timeout(wait, db.wait_for_first_sync()).await;
+                if !args.offline {
+                    let wait = Duration::from_secs(args.timeout);
+                    let _ = tokio::time::timeout(wait, db.wait_for_first_sync()).await;
+                }
                 let user = args.user.clone();
                 db.transaction(move |tx| {
                     let existing: Option<String> = tx
@@ -279,11 +266,72 @@ async fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("no todo with id {id}");
         }
     }
+    Ok(args.add.is_some() || args.complete.is_some())
+}
+
+const TODOS_QUERY: &str = "SELECT t.id, t.description, t.completed, l.name AS list_name \
+     FROM todos t LEFT JOIN lists l ON l.id = t.list_id \
+     ORDER BY t.created_at, t.id";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    // RUST_LOG=ferry_client=debug shows what the sync does.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let token = match (&args.token, &args.dev_secret) {
+        (Some(token), _) => token.clone(),
+        (None, Some(secret)) => mint_token(&args, secret)?,
+        (None, None) => bail!("give --token <jwt> or --dev-secret <secret> (see --help)"),
+    };
+    let db = FerryDatabase::open(&args.db, schema())
+        .with_context(|| format!("opening {}", args.db.display()))?;
+    println!(
+        "database {} (client id {})",
+        args.db.display(),
+        db.client_id()
+    );
+
+    if args.offline {
+        local_change(&db, &args).await?;
+        println!(
+            "offline: {} change(s) queued for upload",
+            db.upload_queue_len().await?
+        );
+        return Ok(());
+    }
+
+    let mut connector = GatewayConnector::new(&args.endpoint, token);
+    if let Some(url) = &args.upload_url {
+        connector = connector.with_upload_url(url);
+    } else if !args.no_upload {
+        connector = connector.with_gateway_write_endpoint();
+    }
+    db.connect(connector, SyncOptions::default()).await?;
+    println!("syncing with {}", args.endpoint);
+
+    // A full sync published after a local write includes it: the write gate holds downloads
+    // back until the server has the write.
+    let before_writes = SystemTime::now();
+    let wrote = local_change(&db, &args).await?;
+    // Writes queued earlier (say, by an --offline run) are uploaded now too.
+    let pending = wrote || db.upload_queue_len().await? > 0;
 
     if args.once {
         let synced = async {
             db.wait_for_first_sync().await;
-            if wrote && !args.no_upload {
+            if pending && !args.no_upload {
                 db.wait_for_status(|s| {
                     s.upload_queue_len == 0 && s.last_synced_at.is_some_and(|t| t > before_writes)
                 })

@@ -73,7 +73,9 @@ pub enum UploadError {
 /// ```
 pub trait Connector: Send + Sync + 'static {
     /// The endpoint and a token. Called before connecting, after the service refused the token
-    /// (HTTP 401), and shortly before it expires.
+    /// (HTTP 401) or could not be reached at the endpoint (so a connector can move the client to
+    /// another endpoint: the next attempt uses what it returns), and shortly before the token
+    /// expires.
     fn fetch_credentials(&self) -> impl Future<Output = Result<Credentials, BoxError>> + Send;
 
     /// Applies one local transaction at the app's backend. Must return `Ok` only after the

@@ -8,7 +8,8 @@
 //! truncated or oversize line, an HTTP error, an idle stream) sets the status's `download_error`
 //! and reconnects; since a checkpoint is only ever published in one transaction, nothing is
 //! half-applied. Credentials are prefetched when the token expires within 30 s, and fetched anew
-//! after an HTTP 401 or an expired token.
+//! after an HTTP 401, an expired token, or a failure to reach the endpoint (the app's connector
+//! may point somewhere else by then).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -141,6 +142,7 @@ pub(crate) fn start<C: Connector>(
         http: http.clone(),
         upload_completed,
         backoff: Backoff::new(options.retry_delay, options.max_retry_delay),
+        checkpoint_error: None,
     };
     let sm = SyncStateMachine::new(
         inner.client_id.clone(),
@@ -344,7 +346,7 @@ impl<C: Connector> SyncTask<C> {
         let body = match body {
             Ok(body) => body,
             Err(e) => {
-                if e.is_credentials_error() {
+                if e.needs_new_credentials() {
                     self.credentials.invalidate().await;
                 }
                 return Outcome::Failed(e);
@@ -360,12 +362,15 @@ impl<C: Connector> SyncTask<C> {
             s.connected = true;
             s.connecting = false;
         });
-        self.read(body, cancel, upload_rx).await
+        let url = format!("{}/sync/stream", credentials.endpoint.trim_end_matches('/'));
+        self.read(body, &url, cancel, upload_rx).await
     }
 
+    /// Reads the stream at `url` (named in errors) until it ends, fails or is cancelled.
     async fn read(
         &mut self,
         mut body: Incoming,
+        url: &str,
         cancel: &mut watch::Receiver<bool>,
         upload_rx: &mut mpsc::UnboundedReceiver<()>,
     ) -> Outcome {
@@ -395,7 +400,7 @@ impl<C: Connector> SyncTask<C> {
                         }
                         Ok(Some(Err(e))) => {
                             return Outcome::Failed(Error::Network {
-                                url: "sync/stream".into(),
+                                url: url.to_owned(),
                                 message: format!("the stream broke: {e}"),
                             });
                         }

@@ -167,6 +167,14 @@ impl Error {
         }
     }
 
+    /// Whether the next attempt should ask the connector for credentials again: the service
+    /// refused them, or could not be reached at the endpoint they name (the app may have moved
+    /// the service; a connector can only tell the client so when asked).
+    pub fn needs_new_credentials(&self) -> bool {
+        self.is_credentials_error()
+            || matches!(self, Error::Network { .. } | Error::InvalidEndpoint { .. })
+    }
+
     /// Wraps an error of an app statement, keeping the statement for the message.
     pub(crate) fn query(sql: &str, e: rusqlite::Error) -> Error {
         Error::Query {
@@ -198,6 +206,24 @@ mod tests {
             e.to_string(),
             "HTTP 401 from http://x/sync/stream: token expired"
         );
+    }
+
+    #[test]
+    fn unreachable_endpoints_and_refused_tokens_ask_for_new_credentials() {
+        let network = Error::Network {
+            url: "http://x/sync/stream".into(),
+            message: "connection refused".into(),
+        };
+        assert!(network.needs_new_credentials());
+        let http = |status| Error::Http {
+            status,
+            url: String::new(),
+            message: String::new(),
+            envelope: None,
+        };
+        assert!(http(401).needs_new_credentials());
+        assert!(!http(503).needs_new_credentials());
+        assert!(!Error::StreamIdle(Duration::from_secs(1)).needs_new_credentials());
     }
 
     #[test]

@@ -111,7 +111,8 @@ pub struct SyncStatus {
     pub priority_status: Vec<PriorityStatus>,
     /// The last download / connection error, cleared by the next published checkpoint.
     pub download_error: Option<String>,
-    /// The last upload error, cleared by the next successful upload.
+    /// The last upload error, cleared by the next successful upload; one from asking the
+    /// service for a write checkpoint is also cleared once such a request succeeds.
     pub upload_error: Option<String>,
 }
 

@@ -105,6 +105,10 @@ pub(crate) struct Uploader<C> {
     /// Tells the sync task that the write gate may have opened.
     pub(crate) upload_completed: mpsc::UnboundedSender<()>,
     pub(crate) backoff: Backoff,
+    /// The status's `upload_error` as a failed write-checkpoint request set it: cleared once a
+    /// request succeeds (an upload's own errors are cleared by the next successful upload, and a
+    /// rejection's stays for the app to see).
+    pub(crate) checkpoint_error: Option<String>,
 }
 
 impl<C: Connector> Uploader<C> {
@@ -144,7 +148,9 @@ impl<C: Connector> Uploader<C> {
                             None
                         }
                         Err(e) => {
-                            self.failed(&e.to_string());
+                            let message = e.to_string();
+                            self.failed(&message);
+                            self.checkpoint_error = Some(message);
                             Some(self.backoff.next_delay())
                         }
                     }
@@ -240,12 +246,19 @@ impl<C: Connector> Uploader<C> {
         {
             Ok(w) => w,
             Err(e) => {
-                if e.is_credentials_error() {
+                if e.needs_new_credentials() {
                     self.credentials.invalidate().await;
                 }
                 return Err(e);
             }
         };
+        if let Some(stale) = self.checkpoint_error.take() {
+            self.inner.status.update(|s| {
+                if s.upload_error.as_ref() == Some(&stale) {
+                    s.upload_error = None;
+                }
+            });
+        }
         let set = blocking(&self.inner, move |inner| {
             inner.with_writer(|conn| write_gate::set_target(conn, write_checkpoint, sequence))
         })

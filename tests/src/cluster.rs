@@ -131,7 +131,9 @@ impl Cluster {
                 }
             }
         }
-        Err(last_error.expect("at least one attempt").context("starting a throwaway cluster"))
+        Err(last_error
+            .expect("at least one attempt")
+            .context("starting a throwaway cluster"))
     }
 
     fn check_extension_available(&self) -> anyhow::Result<()> {

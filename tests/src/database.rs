@@ -92,7 +92,11 @@ impl TestDb {
     }
 
     /// Runs a query and returns its rows.
-    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> anyhow::Result<Vec<Row>> {
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Vec<Row>> {
         self.client
             .query(sql, params)
             .await
@@ -100,7 +104,11 @@ impl TestDb {
     }
 
     /// Runs a query that returns exactly one row.
-    pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> anyhow::Result<Row> {
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Row> {
         self.client
             .query_one(sql, params)
             .await

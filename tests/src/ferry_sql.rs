@@ -61,7 +61,10 @@ pub async fn all_ops(db: &TestDb) -> anyhow::Result<Vec<StoredOp>> {
 }
 
 /// The ops written after op id `after`, without ids (what a change produced), in order.
-pub async fn ops_after(db: &TestDb, after: i64) -> anyhow::Result<Vec<(String, String, String, Option<String>)>> {
+pub async fn ops_after(
+    db: &TestDb,
+    after: i64,
+) -> anyhow::Result<Vec<(String, String, String, Option<String>)>> {
     let rows = db
         .query(
             "SELECT bucket::text, op, COALESCE(object_type, '') || '/' || COALESCE(object_id, ''), data \
@@ -69,7 +72,10 @@ pub async fn ops_after(db: &TestDb, after: i64) -> anyhow::Result<Vec<(String, S
             &[&after],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
 }
 
 /// The highest op id so far (0 when none).
@@ -107,7 +113,9 @@ pub async fn assert_checksums_consistent(db: &TestDb) -> anyhow::Result<()> {
 
 /// The client-visible state of every bucket: for each (bucket, object_type, object_id), the data
 /// of its latest op if that is a PUT (what a client holds after applying the whole op log).
-pub async fn reduced_state(db: &TestDb) -> anyhow::Result<BTreeMap<(String, String, String), String>> {
+pub async fn reduced_state(
+    db: &TestDb,
+) -> anyhow::Result<BTreeMap<(String, String, String), String>> {
     let rows = db
         .query(
             "SELECT DISTINCT ON (bucket, object_type, object_id) bucket::text, object_type, object_id, op, data \

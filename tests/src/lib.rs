@@ -8,9 +8,11 @@
 //! gateway, client) and the benchmark binary.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cluster;
 pub mod database;
 pub mod ferry_sql;
+pub mod gateway;
 pub mod runner;
 pub mod wait;
 pub mod workspace;

@@ -37,8 +37,14 @@ bucket_definitions:
 
 fn main() {
     run(vec![
-        test("faults_during_streaming_lose_and_duplicate_nothing", faults_during_streaming),
-        test("faults_during_snapshot_lose_and_duplicate_nothing", faults_during_snapshot),
+        test(
+            "faults_during_streaming_lose_and_duplicate_nothing",
+            faults_during_streaming,
+        ),
+        test(
+            "faults_during_snapshot_lose_and_duplicate_nothing",
+            faults_during_snapshot,
+        ),
     ])
 }
 
@@ -86,7 +92,10 @@ async fn write_all(db: &TestDb, n: usize, progress: &AtomicUsize) -> anyhow::Res
                 continue;
             }
         };
-        let sql = format!("BEGIN; {}; INSERT INTO write_log VALUES ({i}); COMMIT;", write_sql(i));
+        let sql = format!(
+            "BEGIN; {}; INSERT INTO write_log VALUES ({i}); COMMIT;",
+            write_sql(i)
+        );
         match c.batch_execute(&sql).await {
             Ok(()) => {
                 i += 1;
@@ -134,31 +143,41 @@ async fn catch_up(db: &mut TestDb) -> anyhow::Result<()> {
     db.exec("SELECT ferry.pause()").await?;
     // Let a step in flight finish; advance() waits for the applier lock by returning false, so
     // retry until a call got the lock and found nothing left.
-    wait_until("the applier to catch up", Duration::from_secs(120), || async {
-        let steps = advance_until_idle(db).await?;
-        let behind: bool = db
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock(x'6665727279'::int8) AND NOT ferry.advance()",
-                &[],
-            )
-            .await?
-            .get(0);
-        Ok((steps == 0 && behind).then_some(()))
-    })
+    wait_until(
+        "the applier to catch up",
+        Duration::from_secs(120),
+        || async {
+            let steps = advance_until_idle(db).await?;
+            let behind: bool = db
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock(x'6665727279'::int8) AND NOT ferry.advance()",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok((steps == 0 && behind).then_some(()))
+        },
+    )
     .await?;
     db.exec("SELECT ferry.resume()").await?;
     Ok(())
 }
 
 /// The same writes on a database of the shared cluster, applied with `ferry.advance()` only.
-async fn reference_ops(setup: &str, writes: usize, page_rows: Option<i32>) -> anyhow::Result<Vec<StoredOp>> {
+async fn reference_ops(
+    setup: &str,
+    writes: usize,
+    page_rows: Option<i32>,
+) -> anyhow::Result<Vec<StoredOp>> {
     let db = TestDb::create(shared_cluster()?, "faults_ref").await?;
     db.exec(SCHEMA).await?;
     db.exec(setup).await?;
     if let Some(rows) = page_rows {
-        db.exec(&format!("SET ferry.snapshot_page_rows = {rows}")).await?;
+        db.exec(&format!("SET ferry.snapshot_page_rows = {rows}"))
+            .await?;
     }
-    db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES]).await?;
+    db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
+        .await?;
     advance_until_idle(&db).await?;
     let progress = AtomicUsize::new(0);
     write_all(&db, writes, &progress).await?;
@@ -190,14 +209,24 @@ async fn faults_during_streaming() -> anyhow::Result<()> {
     })?);
     let mut db = TestDb::create_named(cluster.clone(), &name).await?;
     db.exec(SCHEMA).await?;
-    let version: i64 = db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES]).await?.get(0);
-    wait_until("the worker to activate the rules", Duration::from_secs(60), || async {
-        let state: String = db
-            .query_one("SELECT state FROM ferry.sync_rules WHERE id = $1", &[&version])
-            .await?
-            .get(0);
-        Ok((state == "active").then_some(()))
-    })
+    let version: i64 = db
+        .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
+        .await?
+        .get(0);
+    wait_until(
+        "the worker to activate the rules",
+        Duration::from_secs(60),
+        || async {
+            let state: String = db
+                .query_one(
+                    "SELECT state FROM ferry.sync_rules WHERE id = $1",
+                    &[&version],
+                )
+                .await?
+                .get(0);
+            Ok((state == "active").then_some(()))
+        },
+    )
     .await?;
 
     let progress = Arc::new(AtomicUsize::new(0));
@@ -261,10 +290,16 @@ async fn faults_during_snapshot() -> anyhow::Result<()> {
     let mut db = TestDb::create_named(cluster.clone(), &name).await?;
     db.exec(SCHEMA).await?;
     db.exec(SETUP).await?;
-    db.exec(&format!("ALTER DATABASE {name} SET ferry.snapshot_page_rows = 500")).await?;
+    db.exec(&format!(
+        "ALTER DATABASE {name} SET ferry.snapshot_page_rows = 500"
+    ))
+    .await?;
     // Reconnect the worker so it reads the per-database setting.
     kill_worker(&db).await?;
-    let version: i64 = db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES]).await?.get(0);
+    let version: i64 = db
+        .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
+        .await?
+        .get(0);
     for (threshold, fault) in [(2000i64, 0), (8000, 1), (14000, 2)] {
         let waited = wait_until("snapshot progress", Duration::from_secs(120), || async {
             Ok((snapshot_rows(&db, version).await? >= threshold).then_some(()))
@@ -285,13 +320,20 @@ async fn faults_during_snapshot() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    wait_until("the worker to activate the rules", Duration::from_secs(120), || async {
-        let state: String = db
-            .query_one("SELECT state FROM ferry.sync_rules WHERE id = $1", &[&version])
-            .await?
-            .get(0);
-        Ok((state == "active").then_some(()))
-    })
+    wait_until(
+        "the worker to activate the rules",
+        Duration::from_secs(120),
+        || async {
+            let state: String = db
+                .query_one(
+                    "SELECT state FROM ferry.sync_rules WHERE id = $1",
+                    &[&version],
+                )
+                .await?
+                .get(0);
+            Ok((state == "active").then_some(()))
+        },
+    )
     .await?;
     catch_up(&mut db).await?;
     assert_checksums_consistent(&db).await?;

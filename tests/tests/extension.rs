@@ -55,31 +55,79 @@ async fn deploy(db: &TestDb, rules: &str) -> anyhow::Result<i64> {
 
 async fn state_of(db: &TestDb, version: i64) -> anyhow::Result<String> {
     Ok(db
-        .query_one("SELECT state FROM ferry.sync_rules WHERE id = $1", &[&version])
+        .query_one(
+            "SELECT state FROM ferry.sync_rules WHERE id = $1",
+            &[&version],
+        )
         .await?
         .get(0))
 }
 
 fn main() {
     run(vec![
-        test("first_deploy_snapshots_and_activates", first_deploy_snapshots_and_activates),
-        test("insert_update_delete_produce_powersync_ops", insert_update_delete_produce_powersync_ops),
-        test("row_moving_between_buckets_is_removed_from_the_old_one", row_moving_between_buckets_is_removed_from_the_old_one),
-        test("primary_key_change_is_delete_plus_insert", primary_key_change_is_delete_plus_insert),
-        test("unchanged_toast_values_are_filled_in", unchanged_toast_values_are_filled_in),
+        test(
+            "first_deploy_snapshots_and_activates",
+            first_deploy_snapshots_and_activates,
+        ),
+        test(
+            "insert_update_delete_produce_powersync_ops",
+            insert_update_delete_produce_powersync_ops,
+        ),
+        test(
+            "row_moving_between_buckets_is_removed_from_the_old_one",
+            row_moving_between_buckets_is_removed_from_the_old_one,
+        ),
+        test(
+            "primary_key_change_is_delete_plus_insert",
+            primary_key_change_is_delete_plus_insert,
+        ),
+        test(
+            "unchanged_toast_values_are_filled_in",
+            unchanged_toast_values_are_filled_in,
+        ),
         test("truncate_removes_every_row", truncate_removes_every_row),
-        test("a_transaction_lands_in_one_checkpoint", a_transaction_lands_in_one_checkpoint),
-        test("write_checkpoint_on_an_idle_database", write_checkpoint_on_an_idle_database),
-        test("checkpoint_request_keeps_the_greatest_id", checkpoint_request_keeps_the_greatest_id),
-        test("parameter_lookups_follow_row_changes", parameter_lookups_follow_row_changes),
-        test("applier_writes_are_not_decoded_back", applier_writes_are_not_decoded_back),
-        test("values_convert_like_powersync", values_convert_like_powersync),
-        test("invalid_rules_are_refused_with_positions", invalid_rules_are_refused_with_positions),
-        test("tables_without_identity_are_refused", tables_without_identity_are_refused),
+        test(
+            "a_transaction_lands_in_one_checkpoint",
+            a_transaction_lands_in_one_checkpoint,
+        ),
+        test(
+            "write_checkpoint_on_an_idle_database",
+            write_checkpoint_on_an_idle_database,
+        ),
+        test(
+            "checkpoint_request_keeps_the_greatest_id",
+            checkpoint_request_keeps_the_greatest_id,
+        ),
+        test(
+            "parameter_lookups_follow_row_changes",
+            parameter_lookups_follow_row_changes,
+        ),
+        test(
+            "applier_writes_are_not_decoded_back",
+            applier_writes_are_not_decoded_back,
+        ),
+        test(
+            "values_convert_like_powersync",
+            values_convert_like_powersync,
+        ),
+        test(
+            "invalid_rules_are_refused_with_positions",
+            invalid_rules_are_refused_with_positions,
+        ),
+        test(
+            "tables_without_identity_are_refused",
+            tables_without_identity_are_refused,
+        ),
         test("explain_row_and_user_buckets", explain_row_and_user_buckets),
         test("bucket_data_pages_ops", bucket_data_pages_ops),
-        test("two_databases_apply_side_by_side", two_databases_apply_side_by_side),
-        test("large_transaction_is_one_step_in_chunks", large_transaction_is_one_step_in_chunks),
+        test(
+            "two_databases_apply_side_by_side",
+            two_databases_apply_side_by_side,
+        ),
+        test(
+            "large_transaction_is_one_step_in_chunks",
+            large_transaction_is_one_step_in_chunks,
+        ),
     ])
 }
 
@@ -106,14 +154,24 @@ async fn first_deploy_snapshots_and_activates() -> anyhow::Result<()> {
     .into_iter()
     .map(|((b, t, i), d)| ((b, t.to_owned(), i.to_owned()), d.to_owned()))
     .collect();
-    ensure!(state == expected, "snapshot state:\n{state:#?}\nexpected:\n{expected:#?}");
+    ensure!(
+        state == expected,
+        "snapshot state:\n{state:#?}\nexpected:\n{expected:#?}"
+    );
     assert_checksums_consistent(&db).await?;
     let status = db
-        .query_one("SELECT state, snapshot_done, snapshot_rows, last_checkpoint FROM ferry.status()", &[])
+        .query_one(
+            "SELECT state, snapshot_done, snapshot_rows, last_checkpoint FROM ferry.status()",
+            &[],
+        )
         .await?;
     ensure!(status.get::<_, String>(0) == "active");
     ensure!(status.get::<_, bool>(1));
-    ensure!(status.get::<_, i64>(2) == 4, "snapshot rows {}", status.get::<_, i64>(2));
+    ensure!(
+        status.get::<_, i64>(2) == 4,
+        "snapshot rows {}",
+        status.get::<_, i64>(2)
+    );
     ensure!(status.get::<_, Option<i64>>(3) == Some(4));
     let slots = db.slots().await?;
     ensure!(slots.len() == 1, "slots: {slots:?}");
@@ -125,20 +183,35 @@ async fn insert_update_delete_produce_powersync_ops() -> anyhow::Result<()> {
     let v = deploy(&db, RULES).await?;
     let b = format!("{v}#by_owner[\"u1\"]");
     let start = max_op_id(&db).await?;
-    db.exec("INSERT INTO lists VALUES ('L1', 'u1', 'a')").await?;
-    db.exec("UPDATE lists SET name = 'b' WHERE id = 'L1'").await?;
+    db.exec("INSERT INTO lists VALUES ('L1', 'u1', 'a')")
+        .await?;
+    db.exec("UPDATE lists SET name = 'b' WHERE id = 'L1'")
+        .await?;
     db.exec("DELETE FROM lists WHERE id = 'L1'").await?;
     advance_until_idle(&db).await?;
     let ops = ops_after(&db, start).await?;
     let expected = vec![
-        (b.clone(), "PUT".into(), "lists/L1".into(), Some(r#"{"id":"L1","owner_id":"u1","name":"a"}"#.into())),
-        (b.clone(), "PUT".into(), "lists/L1".into(), Some(r#"{"id":"L1","owner_id":"u1","name":"b"}"#.into())),
+        (
+            b.clone(),
+            "PUT".into(),
+            "lists/L1".into(),
+            Some(r#"{"id":"L1","owner_id":"u1","name":"a"}"#.into()),
+        ),
+        (
+            b.clone(),
+            "PUT".into(),
+            "lists/L1".into(),
+            Some(r#"{"id":"L1","owner_id":"u1","name":"b"}"#.into()),
+        ),
         (b.clone(), "REMOVE".into(), "lists/L1".into(), None),
     ];
     ensure!(ops == expected, "ops:\n{ops:#?}");
     assert_checksums_consistent(&db).await?;
     // Every change committed makes a checkpoint whose op id covers its ops.
-    let last: i64 = db.query_one("SELECT op_id FROM ferry.latest_checkpoint()", &[]).await?.get(0);
+    let last: i64 = db
+        .query_one("SELECT op_id FROM ferry.latest_checkpoint()", &[])
+        .await?
+        .get(0);
     ensure!(last == max_op_id(&db).await?);
     Ok(())
 }
@@ -146,15 +219,23 @@ async fn insert_update_delete_produce_powersync_ops() -> anyhow::Result<()> {
 async fn row_moving_between_buckets_is_removed_from_the_old_one() -> anyhow::Result<()> {
     let db = setup("ext_move").await?;
     let v = deploy(&db, RULES).await?;
-    db.exec("INSERT INTO todos (id, owner_id, description) VALUES ('T1', 'u1', 'x')").await?;
+    db.exec("INSERT INTO todos (id, owner_id, description) VALUES ('T1', 'u1', 'x')")
+        .await?;
     advance_until_idle(&db).await?;
     let start = max_op_id(&db).await?;
-    db.exec("UPDATE todos SET owner_id = 'u2' WHERE id = 'T1'").await?;
+    db.exec("UPDATE todos SET owner_id = 'u2' WHERE id = 'T1'")
+        .await?;
     advance_until_idle(&db).await?;
     let ops = ops_after(&db, start).await?;
     ensure!(ops.len() == 2, "ops: {ops:#?}");
-    ensure!(ops[0].0 == format!("{v}#by_owner[\"u2\"]") && ops[0].1 == "PUT", "{ops:#?}");
-    ensure!(ops[1].0 == format!("{v}#by_owner[\"u1\"]") && ops[1].1 == "REMOVE", "{ops:#?}");
+    ensure!(
+        ops[0].0 == format!("{v}#by_owner[\"u2\"]") && ops[0].1 == "PUT",
+        "{ops:#?}"
+    );
+    ensure!(
+        ops[1].0 == format!("{v}#by_owner[\"u1\"]") && ops[1].1 == "REMOVE",
+        "{ops:#?}"
+    );
     assert_checksums_consistent(&db).await?;
     Ok(())
 }
@@ -162,16 +243,23 @@ async fn row_moving_between_buckets_is_removed_from_the_old_one() -> anyhow::Res
 async fn primary_key_change_is_delete_plus_insert() -> anyhow::Result<()> {
     let db = setup("ext_pk").await?;
     let v = deploy(&db, RULES).await?;
-    db.exec("INSERT INTO lists VALUES ('L1', 'u1', 'a')").await?;
+    db.exec("INSERT INTO lists VALUES ('L1', 'u1', 'a')")
+        .await?;
     advance_until_idle(&db).await?;
     let start = max_op_id(&db).await?;
-    db.exec("UPDATE lists SET id = 'L9' WHERE id = 'L1'").await?;
+    db.exec("UPDATE lists SET id = 'L9' WHERE id = 'L1'")
+        .await?;
     advance_until_idle(&db).await?;
     let ops = ops_after(&db, start).await?;
     let b = format!("{v}#by_owner[\"u1\"]");
     let expected = vec![
         (b.clone(), "REMOVE".into(), "lists/L1".into(), None),
-        (b.clone(), "PUT".into(), "lists/L9".into(), Some(r#"{"id":"L9","owner_id":"u1","name":"a"}"#.into())),
+        (
+            b.clone(),
+            "PUT".into(),
+            "lists/L9".into(),
+            Some(r#"{"id":"L9","owner_id":"u1","name":"a"}"#.into()),
+        ),
     ];
     ensure!(ops == expected, "ops:\n{ops:#?}");
     let state = reduced_state(&db).await?;
@@ -195,15 +283,23 @@ async fn unchanged_toast_values_are_filled_in() -> anyhow::Result<()> {
         .await?;
         advance_until_idle(&db).await?;
         let start = max_op_id(&db).await?;
-        db.exec("UPDATE todos SET description = 'touched' WHERE id = 'T1'").await?;
+        db.exec("UPDATE todos SET description = 'touched' WHERE id = 'T1'")
+            .await?;
         advance_until_idle(&db).await?;
         let ops = ops_after(&db, start).await?;
         ensure!(ops.len() == 1, "full={full}: {ops:#?}");
         let data: Value = serde_json::from_str(ops[0].3.as_deref().unwrap_or("null"))?;
         let big = data["big"].as_str().unwrap_or_default();
-        ensure!(big.len() == 40_000, "full={full}: big has {} chars", big.len());
+        ensure!(
+            big.len() == 40_000,
+            "full={full}: big has {} chars",
+            big.len()
+        );
         ensure!(data["description"] == "touched", "full={full}: {data}");
-        let skipped: i64 = db.query_one("SELECT rows_skipped FROM ferry.status()", &[]).await?.get(0);
+        let skipped: i64 = db
+            .query_one("SELECT rows_skipped FROM ferry.status()", &[])
+            .await?
+            .get(0);
         ensure!(skipped == 0, "full={full}: rows skipped");
     }
     Ok(())
@@ -212,7 +308,10 @@ async fn unchanged_toast_values_are_filled_in() -> anyhow::Result<()> {
 async fn truncate_removes_every_row() -> anyhow::Result<()> {
     let db = setup("ext_truncate").await?;
     let v = deploy(&db, RULES).await?;
-    db.exec("INSERT INTO lists SELECT 'L' || i, 'u' || (i % 3), 'n' FROM generate_series(1, 2500) i").await?;
+    db.exec(
+        "INSERT INTO lists SELECT 'L' || i, 'u' || (i % 3), 'n' FROM generate_series(1, 2500) i",
+    )
+    .await?;
     advance_until_idle(&db).await?;
     let start = max_op_id(&db).await?;
     db.exec("TRUNCATE lists").await?;
@@ -221,9 +320,17 @@ async fn truncate_removes_every_row() -> anyhow::Result<()> {
     ensure!(ops.len() == 2500, "{} ops", ops.len());
     ensure!(ops.iter().all(|o| o.1 == "REMOVE"));
     let state = reduced_state(&db).await?;
-    ensure!(state.keys().all(|k| !k.0.starts_with(&format!("{v}#by_owner"))), "rows left");
+    ensure!(
+        state
+            .keys()
+            .all(|k| !k.0.starts_with(&format!("{v}#by_owner"))),
+        "rows left"
+    );
     assert_checksums_consistent(&db).await?;
-    let rows: i64 = db.query_one("SELECT count(*) FROM ferry.current_rows", &[]).await?.get(0);
+    let rows: i64 = db
+        .query_one("SELECT count(*) FROM ferry.current_rows", &[])
+        .await?
+        .get(0);
     ensure!(rows == 0, "{rows} current rows left");
     Ok(())
 }
@@ -232,7 +339,10 @@ async fn a_transaction_lands_in_one_checkpoint() -> anyhow::Result<()> {
     let db = setup("ext_tx").await?;
     deploy(&db, RULES).await?;
     db.exec("SET ferry.step_changes = 10").await.ok();
-    let before: i64 = db.query_one("SELECT count(*) FROM ferry.checkpoints", &[]).await?.get(0);
+    let before: i64 = db
+        .query_one("SELECT count(*) FROM ferry.checkpoints", &[])
+        .await?
+        .get(0);
     db.exec(
         "BEGIN; INSERT INTO lists SELECT 'L' || i, 'u1', 'n' FROM generate_series(1, 100) i; COMMIT;
          BEGIN; INSERT INTO lists SELECT 'M' || i, 'u1', 'n' FROM generate_series(1, 100) i; COMMIT;",
@@ -246,7 +356,10 @@ async fn a_transaction_lands_in_one_checkpoint() -> anyhow::Result<()> {
     let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     let base = ids[before as usize - 1];
     for id in &ids[before as usize..] {
-        ensure!((id - base) % 100 == 0, "checkpoint at op {id} splits a transaction (base {base}): {ids:?}");
+        ensure!(
+            (id - base) % 100 == 0,
+            "checkpoint at op {id} splits a transaction (base {base}): {ids:?}"
+        );
     }
     ensure!(*ids.last().unwrap_or(&0) == base + 200, "{ids:?}");
     Ok(())
@@ -270,7 +383,10 @@ async fn write_checkpoint_on_an_idle_database() -> anyhow::Result<()> {
     let wcs: Value = changes[0].get(0);
     ensure!(wcs == json!({"u1/c1": 1}), "{wcs}");
     let cp: Value = db
-        .query_one("SELECT ferry.checkpoint_for($1, NULL, 'c1')", &[&json!({"sub": "u1"})])
+        .query_one(
+            "SELECT ferry.checkpoint_for($1, NULL, 'c1')",
+            &[&json!({"sub": "u1"})],
+        )
         .await?
         .get(0);
     ensure!(cp["write_checkpoint"] == 1, "{cp}");
@@ -285,9 +401,18 @@ async fn write_checkpoint_on_an_idle_database() -> anyhow::Result<()> {
 async fn checkpoint_request_keeps_the_greatest_id() -> anyhow::Result<()> {
     let db = setup("ext_cpr").await?;
     deploy(&db, RULES).await?;
-    let a: i64 = db.query_one("SELECT ferry.request_checkpoint('u1', 'c1', 5)", &[]).await?.get(0);
-    let b: i64 = db.query_one("SELECT ferry.request_checkpoint('u1', 'c1', 3)", &[]).await?.get(0);
-    let c: i64 = db.query_one("SELECT ferry.request_checkpoint('u1', 'c1', 9)", &[]).await?.get(0);
+    let a: i64 = db
+        .query_one("SELECT ferry.request_checkpoint('u1', 'c1', 5)", &[])
+        .await?
+        .get(0);
+    let b: i64 = db
+        .query_one("SELECT ferry.request_checkpoint('u1', 'c1', 3)", &[])
+        .await?
+        .get(0);
+    let c: i64 = db
+        .query_one("SELECT ferry.request_checkpoint('u1', 'c1', 9)", &[])
+        .await?
+        .get(0);
     ensure!((a, b, c) == (5, 5, 9), "{a} {b} {c}");
     let err = db
         .query_one("SELECT ferry.request_checkpoint('u1', 'c1', 0)", &[])
@@ -305,11 +430,17 @@ async fn parameter_lookups_follow_row_changes() -> anyhow::Result<()> {
     let db = setup("ext_params").await?;
     let v = deploy(&db, RULES).await?;
     let (initial, _) = buckets(&db).await?;
-    ensure!(initial == vec![format!("{v}#by_owner[\"u7\"]:3"), format!("{v}#global[]:3")], "{initial:?}");
+    ensure!(
+        initial == vec![format!("{v}#by_owner[\"u7\"]:3"), format!("{v}#global[]:3")],
+        "{initial:?}"
+    );
     db.exec("INSERT INTO list_members (list_id, user_id) VALUES ('L5', 'u7'), ('L6', 'u7'), ('L5', 'u8')").await?;
     advance_until_idle(&db).await?;
     let changed: bool = db
-        .query_one("SELECT lookups_changed FROM ferry.checkpoints ORDER BY lsn DESC LIMIT 1", &[])
+        .query_one(
+            "SELECT lookups_changed FROM ferry.checkpoints ORDER BY lsn DESC LIMIT 1",
+            &[],
+        )
         .await?
         .get(0);
     ensure!(changed, "lookups_changed not set");
@@ -324,8 +455,10 @@ async fn parameter_lookups_follow_row_changes() -> anyhow::Result<()> {
             ],
         "{after_insert:?}"
     );
-    db.exec("UPDATE list_members SET user_id = 'u9' WHERE list_id = 'L6'").await?;
-    db.exec("DELETE FROM list_members WHERE list_id = 'L5' AND user_id = 'u7'").await?;
+    db.exec("UPDATE list_members SET user_id = 'u9' WHERE list_id = 'L6'")
+        .await?;
+    db.exec("DELETE FROM list_members WHERE list_id = 'L5' AND user_id = 'u7'")
+        .await?;
     advance_until_idle(&db).await?;
     let (after_changes, _) = buckets(&db).await?;
     ensure!(after_changes.len() == 2, "{after_changes:?}");
@@ -351,11 +484,15 @@ async fn buckets(db: &TestDb) -> anyhow::Result<(Vec<String>, i64)> {
 async fn applier_writes_are_not_decoded_back() -> anyhow::Result<()> {
     let db = setup("ext_origin").await?;
     deploy(&db, RULES).await?;
-    db.exec("INSERT INTO lists SELECT 'L' || i, 'u1', 'n' FROM generate_series(1, 500) i").await?;
+    db.exec("INSERT INTO lists SELECT 'L' || i, 'u1', 'n' FROM generate_series(1, 500) i")
+        .await?;
     let steps = advance_until_idle(&db).await?;
     ensure!(steps >= 1);
     // After the applier caught up, its own writes left nothing in the slot to decode.
-    let slot: String = db.query_one("SELECT slot_name FROM ferry.sync_rules", &[]).await?.get(0);
+    let slot: String = db
+        .query_one("SELECT slot_name FROM ferry.sync_rules", &[])
+        .await?
+        .get(0);
     let pending: i64 = db
         .query_one(
             "SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'relations', '')",
@@ -363,7 +500,10 @@ async fn applier_writes_are_not_decoded_back() -> anyhow::Result<()> {
         )
         .await?
         .get(0);
-    ensure!(pending == 0, "{pending} records decoded from the applier's own writes");
+    ensure!(
+        pending == 0,
+        "{pending} records decoded from the applier's own writes"
+    );
     // And it stays idle.
     let did: bool = db.query_one("SELECT ferry.advance()", &[]).await?.get(0);
     ensure!(!did, "an idle applier kept finding work");
@@ -383,7 +523,11 @@ async fn values_convert_like_powersync() -> anyhow::Result<()> {
                                   'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '\\x0102', 'x')",
     )
     .await?;
-    let v = deploy(&db, "bucket_definitions:\n  all:\n    data:\n      - SELECT * FROM kinds\n").await?;
+    let v = deploy(
+        &db,
+        "bucket_definitions:\n  all:\n    data:\n      - SELECT * FROM kinds\n",
+    )
+    .await?;
     let state = reduced_state(&db).await?;
     let data = state
         .get(&(format!("{v}#all[]"), "kinds".into(), "1".into()))
@@ -402,17 +546,34 @@ async fn invalid_rules_are_refused_with_positions() -> anyhow::Result<()> {
         )
         .await
         .expect_err("a join must be refused");
-    let pg = err.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.as_db_error()).context("db error")?;
+    let pg = err
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.as_db_error())
+        .context("db error")?;
     ensure!(pg.code().code() == "42P17", "code {}", pg.code().code());
     ensure!(pg.message().contains("4:"), "no line in: {}", pg.message());
-    let count: i64 = db.query_one("SELECT count(*) FROM ferry.sync_rules", &[]).await?.get(0);
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM ferry.sync_rules", &[])
+        .await?
+        .get(0);
     ensure!(count == 0, "a failed deploy recorded a version");
     let err = db
-        .query_one("SELECT ferry.deploy_rules($1)", &[&"bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM missing\n"])
+        .query_one(
+            "SELECT ferry.deploy_rules($1)",
+            &[&"bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM missing\n"],
+        )
         .await
         .expect_err("a missing table must be refused");
-    let pg = err.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.as_db_error()).context("db error")?;
-    ensure!(pg.code().code() == "42P01", "{}: {}", pg.code().code(), pg.message());
+    let pg = err
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.as_db_error())
+        .context("db error")?;
+    ensure!(
+        pg.code().code() == "42P01",
+        "{}: {}",
+        pg.code().code(),
+        pg.message()
+    );
     Ok(())
 }
 
@@ -420,15 +581,31 @@ async fn tables_without_identity_are_refused() -> anyhow::Result<()> {
     let db = setup("ext_noid").await?;
     db.exec("CREATE TABLE loose (id text, v text)").await?;
     let err = db
-        .query_one("SELECT ferry.deploy_rules($1)", &[&"bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM loose\n"])
+        .query_one(
+            "SELECT ferry.deploy_rules($1)",
+            &[&"bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM loose\n"],
+        )
         .await
         .expect_err("a table without key must be refused");
-    let pg = err.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.as_db_error()).context("db error")?;
-    ensure!(pg.code().code() == "42P16", "{}: {}", pg.code().code(), pg.message());
+    let pg = err
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.as_db_error())
+        .context("db error")?;
+    ensure!(
+        pg.code().code() == "42P16",
+        "{}: {}",
+        pg.code().code(),
+        pg.message()
+    );
     ensure!(pg.message().contains("public.loose"), "{}", pg.message());
     // FULL identity without a key works: the whole row is the key.
-    db.exec("ALTER TABLE loose REPLICA IDENTITY FULL; INSERT INTO loose VALUES ('a', '1')").await?;
-    let v = deploy(&db, "bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM loose\n").await?;
+    db.exec("ALTER TABLE loose REPLICA IDENTITY FULL; INSERT INTO loose VALUES ('a', '1')")
+        .await?;
+    let v = deploy(
+        &db,
+        "bucket_definitions:\n  a:\n    data:\n      - SELECT * FROM loose\n",
+    )
+    .await?;
     db.exec("UPDATE loose SET v = '2'").await?;
     advance_until_idle(&db).await?;
     let state = reduced_state(&db).await?;
@@ -450,11 +627,20 @@ async fn explain_row_and_user_buckets() -> anyhow::Result<()> {
         )
         .await?
         .get(0);
-    ensure!(explained["buckets"][0]["bucket"] == format!("{v}#by_owner[\"u1\"]"), "{explained}");
+    ensure!(
+        explained["buckets"][0]["bucket"] == format!("{v}#by_owner[\"u1\"]"),
+        "{explained}"
+    );
     let rows = db
-        .query("SELECT bucket, definition, priority FROM ferry.user_buckets($1) ORDER BY 1", &[&json!({"sub": "u1"})])
+        .query(
+            "SELECT bucket, definition, priority FROM ferry.user_buckets($1) ORDER BY 1",
+            &[&json!({"sub": "u1"})],
+        )
         .await?;
-    let got: Vec<(String, String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let got: Vec<(String, String, i32)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     ensure!(
         got == vec![
             (format!("{v}#by_owner[\"u1\"]"), "by_owner".into(), 3),
@@ -466,7 +652,10 @@ async fn explain_row_and_user_buckets() -> anyhow::Result<()> {
         .query_one("SELECT ferry.checkpoint_for('{\"nosub\": 1}')", &[])
         .await
         .expect_err("claims without sub");
-    let pg = err.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.as_db_error()).context("db error")?;
+    let pg = err
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.as_db_error())
+        .context("db error")?;
     ensure!(pg.code().code() == "22023", "{}", pg.code().code());
     Ok(())
 }
@@ -474,10 +663,14 @@ async fn explain_row_and_user_buckets() -> anyhow::Result<()> {
 async fn bucket_data_pages_ops() -> anyhow::Result<()> {
     let db = setup("ext_data").await?;
     let v = deploy(&db, RULES).await?;
-    db.exec("INSERT INTO lists SELECT 'L' || i, 'u1', 'n' FROM generate_series(1, 25) i").await?;
+    db.exec("INSERT INTO lists SELECT 'L' || i, 'u1', 'n' FROM generate_series(1, 25) i")
+        .await?;
     db.exec("INSERT INTO settings VALUES ('a', 'b')").await?;
     advance_until_idle(&db).await?;
-    let upto: i64 = db.query_one("SELECT op_id FROM ferry.latest_checkpoint()", &[]).await?.get(0);
+    let upto: i64 = db
+        .query_one("SELECT op_id FROM ferry.latest_checkpoint()", &[])
+        .await?
+        .get(0);
     let b1 = format!("{v}#by_owner[\"u1\"]");
     let b2 = format!("{v}#global[]");
     let rows = db
@@ -506,8 +699,10 @@ async fn two_databases_apply_side_by_side() -> anyhow::Result<()> {
     deploy(&a, RULES).await?;
     deploy(&b, RULES).await?;
     for i in 0..5 {
-        a.exec(&format!("INSERT INTO lists VALUES ('A{i}', 'u1', 'a')")).await?;
-        b.exec(&format!("INSERT INTO lists VALUES ('B{i}', 'u1', 'b')")).await?;
+        a.exec(&format!("INSERT INTO lists VALUES ('A{i}', 'u1', 'a')"))
+            .await?;
+        b.exec(&format!("INSERT INTO lists VALUES ('B{i}', 'u1', 'b')"))
+            .await?;
         let (ra, rb) = tokio::join!(advance_until_idle(&a), advance_until_idle(&b));
         ra?;
         rb?;
@@ -523,10 +718,20 @@ async fn large_transaction_is_one_step_in_chunks() -> anyhow::Result<()> {
     let db = setup("ext_large").await?;
     deploy(&db, RULES).await?;
     db.exec("INSERT INTO todos (id, owner_id, description) SELECT 'T' || i, 'u' || (i % 10), 'x' FROM generate_series(1, 30000) i").await?;
-    let before: i64 = db.query_one("SELECT count(*) FROM ferry.checkpoints", &[]).await?.get(0);
+    let before: i64 = db
+        .query_one("SELECT count(*) FROM ferry.checkpoints", &[])
+        .await?
+        .get(0);
     advance_until_idle(&db).await?;
-    let after: i64 = db.query_one("SELECT count(*) FROM ferry.checkpoints", &[]).await?.get(0);
-    ensure!(after == before + 1, "{} checkpoints for one transaction", after - before);
+    let after: i64 = db
+        .query_one("SELECT count(*) FROM ferry.checkpoints", &[])
+        .await?
+        .get(0);
+    ensure!(
+        after == before + 1,
+        "{} checkpoints for one transaction",
+        after - before
+    );
     let ops = all_ops(&db).await?;
     ensure!(ops.len() == 30000, "{} ops", ops.len());
     assert_checksums_consistent(&db).await?;

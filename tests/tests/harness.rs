@@ -11,7 +11,10 @@ use futures::FutureExt;
 
 fn main() {
     run(vec![
-        test("create_extension_creates_schema_ferry", create_extension_creates_schema_ferry),
+        test(
+            "create_extension_creates_schema_ferry",
+            create_extension_creates_schema_ferry,
+        ),
         test(
             "failed_test_leaves_no_database_or_slot_behind",
             failed_test_leaves_no_database_or_slot_behind,
@@ -32,9 +35,15 @@ async fn create_extension_creates_schema_ferry() -> anyhow::Result<()> {
         )
         .await?;
     let schema: String = row.get(0);
-    ensure!(schema == "ferry", "extension installed in schema {schema}, expected ferry");
+    ensure!(
+        schema == "ferry",
+        "extension installed in schema {schema}, expected ferry"
+    );
     let exists: bool = db
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry')", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry')",
+            &[],
+        )
         .await?
         .get(0);
     ensure!(exists, "schema ferry does not exist");
@@ -60,14 +69,23 @@ async fn failed_test_leaves_no_database_or_slot_behind() -> anyhow::Result<()> {
     let name = rx.recv()?;
     let leftovers = cluster.with_sync_client("postgres", move |c| {
         let dbs: i64 = c
-            .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&name])?
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )?
             .get(0);
         let slots: i64 = c
-            .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'doomed_slot_%'", &[])?
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'doomed_slot_%'",
+                &[],
+            )?
             .get(0);
         Ok((dbs, slots))
     })?;
-    ensure!(leftovers == (0, 0), "after a failed test: (databases, slots) left = {leftovers:?}");
+    ensure!(
+        leftovers == (0, 0),
+        "after a failed test: (databases, slots) left = {leftovers:?}"
+    );
     Ok(())
 }
 
@@ -81,8 +99,16 @@ async fn failed_test_leaves_no_cluster_behind() -> anyhow::Result<()> {
     .join();
     ensure!(outcome.is_err(), "the doomed thread was supposed to panic");
     let dir = rx.recv()?;
-    ensure!(!dir.exists(), "cluster directory {} still exists", dir.display());
+    ensure!(
+        !dir.exists(),
+        "cluster directory {} still exists",
+        dir.display()
+    );
     let pid_file_gone = !dir.join("data/postmaster.pid").exists();
-    ensure!(pid_file_gone, "postmaster still running in {}", dir.display());
+    ensure!(
+        pid_file_gone,
+        "postmaster still running in {}",
+        dir.display()
+    );
     Ok(())
 }
