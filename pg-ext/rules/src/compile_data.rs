@@ -48,13 +48,7 @@ pub(crate) fn compile_data_query(
     bucket_parameters: Option<&[String]>,
     options: FunctionOptions,
 ) -> Result<DataQueryParts, Vec<Issue>> {
-    let query = parse_query(sql).map_err(|e| {
-        vec![Issue {
-            message: e.message,
-            hint: e.hint,
-            location: e.location,
-        }]
-    })?;
+    let query = parse_query(sql).map_err(|e| vec![Issue::from(e)])?;
     let mut issues = Vec::new();
     let select = select_of(&query, &mut issues);
     let mut warnings = Vec::new();

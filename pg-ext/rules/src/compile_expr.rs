@@ -36,6 +36,16 @@ pub(crate) struct Issue {
     pub location: Option<(u64, u64)>,
 }
 
+impl From<crate::sql_parse::SqlSyntaxError> for Issue {
+    fn from(e: crate::sql_parse::SqlSyntaxError) -> Self {
+        Issue {
+            message: e.message,
+            hint: e.hint,
+            location: e.location,
+        }
+    }
+}
+
 /// What kind of query an expression belongs to; decides which names mean what.
 #[derive(Debug, Clone)]
 pub(crate) enum Mode {

@@ -55,13 +55,7 @@ pub(crate) fn compile_parameter_query(
     options: FunctionOptions,
     yaml_priority: bool,
 ) -> Result<ParameterQueryParts, Vec<Issue>> {
-    let query = parse_query(sql).map_err(|e| {
-        vec![Issue {
-            message: e.message,
-            hint: e.hint,
-            location: e.location,
-        }]
-    })?;
+    let query = parse_query(sql).map_err(|e| vec![Issue::from(e)])?;
     let mut issues = Vec::new();
     let select = select_of(&query, &mut issues);
     let mut warnings = Vec::new();
