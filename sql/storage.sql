@@ -72,9 +72,10 @@ CREATE TABLE ferry.ops (
 ) PARTITION BY LIST (version);
 
 -- Per source row: the (bucket, object_type, object_id) it is in now (JSON array of triples), the
--- parameter lookup keys it produces now (JSON array), and (unless the table is REPLICA IDENTITY
--- FULL) the full row, to fill in unchanged TOAST values of later updates. row_key is the JSON array
--- of its replica identity values.
+-- parameter lookup keys it produces now (JSON array), and the full row when Postgres stores some
+-- of its values out of line (TOAST) and the table is not REPLICA IDENTITY FULL, to fill in the
+-- unchanged TOAST values a later update leaves out. row_key is the JSON array of its replica
+-- identity values.
 CREATE TABLE ferry.current_rows (
     version      bigint NOT NULL,
     source_table oid NOT NULL,
@@ -105,8 +106,10 @@ CREATE TABLE ferry.bucket_state (
     checksum  bigint NOT NULL,
     count     bigint NOT NULL,
     last_op   bigint NOT NULL,
-    -- The op count after the bucket was last compacted (automatic compaction runs when it doubles).
-    compacted_count bigint NOT NULL DEFAULT 0,
+    -- Ops superseded since the bucket was last compacted: PUTs and REMOVEs of a row that a later op
+    -- of the same row replaced. Automatic compaction runs when they are a quarter of the bucket's
+    -- ops, so buckets that only grow (inserts) are never rewritten.
+    superseded bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (version, bucket)
 ) PARTITION BY LIST (version);
 

@@ -65,6 +65,9 @@ pub enum ChangeRecord {
         relid: u32,
         /// The new row.
         new: Vec<ColumnValue>,
+        /// Whether Postgres stores any of its values out of line (TOAST): only then can a later
+        /// update of the row leave a value out as unchanged.
+        toasted: bool,
     },
     /// A row updated. `old` is present when the replica identity changed or is FULL.
     Update {
@@ -74,6 +77,8 @@ pub enum ChangeRecord {
         old: Option<Vec<ColumnValue>>,
         /// The new row.
         new: Vec<ColumnValue>,
+        /// Whether Postgres stores any of the new row's values out of line (TOAST).
+        toasted: bool,
     },
     /// A row deleted.
     Delete {
@@ -227,14 +232,25 @@ impl Encoder {
                     self.u8(u8::from(c.is_key));
                 }
             }
-            ChangeRecord::Insert { relid, new } => {
+            ChangeRecord::Insert {
+                relid,
+                new,
+                toasted,
+            } => {
                 self.tag(b'I');
                 self.u32(*relid);
+                self.u8(u8::from(*toasted));
                 self.values(new);
             }
-            ChangeRecord::Update { relid, old, new } => {
+            ChangeRecord::Update {
+                relid,
+                old,
+                new,
+                toasted,
+            } => {
                 self.tag(b'U');
                 self.u32(*relid);
+                self.u8(u8::from(*toasted));
                 match old {
                     Some(old) => {
                         self.u8(1);
@@ -313,10 +329,12 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeRecord, DecodeError> {
         }
         b'I' => ChangeRecord::Insert {
             relid: r.u32()?,
+            toasted: r.u8()? == 1,
             new: r.values()?,
         },
         b'U' => {
             let relid = r.u32()?;
+            let toasted = r.u8()? == 1;
             let old = if r.u8()? == 1 {
                 Some(r.values()?)
             } else {
@@ -326,6 +344,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeRecord, DecodeError> {
                 relid,
                 old,
                 new: r.values()?,
+                toasted,
             }
         }
         b'D' => ChangeRecord::Delete {
@@ -535,16 +554,19 @@ mod tests {
         round_trip(ChangeRecord::Insert {
             relid: 1,
             new: values.clone(),
+            toasted: true,
         });
         round_trip(ChangeRecord::Update {
             relid: 1,
             old: Some(values[..1].to_vec()),
             new: values.clone(),
+            toasted: false,
         });
         round_trip(ChangeRecord::Update {
             relid: 1,
             old: None,
             new: values.clone(),
+            toasted: true,
         });
         round_trip(ChangeRecord::Delete {
             relid: 1,

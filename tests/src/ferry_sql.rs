@@ -19,6 +19,36 @@ pub async fn advance_until_idle(db: &TestDb) -> anyhow::Result<usize> {
     bail!("the applier never became idle")
 }
 
+/// What the applier of `db` is doing, for a test's failure message: every version's state and
+/// last error, and the worker's activity.
+pub async fn applier_diagnostics(db: &TestDb) -> String {
+    let versions = db
+        .query(
+            "SELECT format('version %s %s slot_created=%s snapshot_done=%s processed=%s last_error=%s', \
+                    id, state, slot_created, snapshot_done, processed_lsn, last_error) \
+             FROM ferry.sync_rules ORDER BY id",
+            &[],
+        )
+        .await;
+    let worker = db
+        .query(
+            "SELECT format('worker pid %s %s wait=%s/%s query=%s', pid, state, wait_event_type, \
+                    wait_event, left(query, 200)) \
+             FROM pg_stat_activity WHERE backend_type = 'ferry applier'",
+            &[],
+        )
+        .await;
+    let lines = |r: Result<Vec<tokio_postgres::Row>, anyhow::Error>| match r {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("({e:#})"),
+    };
+    format!("versions: {}; worker: {}", lines(versions), lines(worker))
+}
+
 /// One op as stored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoredOp {

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use ferry_tests::ferry_sql::{advance_until_idle, all_ops, assert_checksums_consistent, StoredOp};
+use ferry_tests::ferry_sql::{
+    advance_until_idle, all_ops, applier_diagnostics, assert_checksums_consistent, StoredOp,
+};
 use ferry_tests::runner::{run, test};
 use ferry_tests::{shared_cluster, wait_until, Cluster, ClusterOptions, StopMode, TestDb};
 use tokio_postgres::Client;
@@ -213,7 +215,7 @@ async fn faults_during_streaming() -> anyhow::Result<()> {
         .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
         .await?
         .get(0);
-    wait_until(
+    let activated = wait_until(
         "the worker to activate the rules",
         Duration::from_secs(60),
         || async {
@@ -227,7 +229,10 @@ async fn faults_during_streaming() -> anyhow::Result<()> {
             Ok((state == "active").then_some(()))
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = activated {
+        anyhow::bail!("{e:#}; {}", applier_diagnostics(&db).await);
+    }
 
     let progress = Arc::new(AtomicUsize::new(0));
     let faults = {
@@ -320,7 +325,7 @@ async fn faults_during_snapshot() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    wait_until(
+    let activated = wait_until(
         "the worker to activate the rules",
         Duration::from_secs(120),
         || async {
@@ -334,7 +339,10 @@ async fn faults_during_snapshot() -> anyhow::Result<()> {
             Ok((state == "active").then_some(()))
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = activated {
+        anyhow::bail!("{e:#}; {}", applier_diagnostics(&db).await);
+    }
     catch_up(&mut db).await?;
     assert_checksums_consistent(&db).await?;
     let got = all_ops(&db).await?;

@@ -38,6 +38,8 @@ pub enum Change {
         new: Vec<ColumnValue>,
         /// The old row, when the identity changed or is FULL.
         old: Option<Vec<ColumnValue>>,
+        /// Whether Postgres stores any of the new row's values out of line (TOAST).
+        toasted: bool,
     },
     /// Delete.
     Delete {
@@ -55,7 +57,9 @@ struct CurrentRow {
     buckets: Vec<(String, String, String)>,
     /// Parameter lookup keys.
     lookups: Vec<String>,
-    /// The full row, unless REPLICA IDENTITY FULL.
+    /// The full row, kept only when Postgres stores some of its values out of line (TOAST) and the
+    /// table is not REPLICA IDENTITY FULL: an update that leaves such a value unchanged does not
+    /// carry it, and this copy fills it in. A row stored wholly inline never has a value left out.
     data: Option<Vec<u8>>,
 }
 
@@ -68,6 +72,8 @@ pub struct BucketDelta {
     pub count: i64,
     /// Highest new op id.
     pub last_op: i64,
+    /// Earlier ops of the bucket the new ones supersede.
+    pub superseded: i64,
 }
 
 /// Column vectors of ops to insert.
@@ -221,7 +227,12 @@ impl<'v> Batch<'v> {
     fn process(&mut self, chunk: &mut Chunk, change: Change) {
         self.rows_processed += 1;
         match change {
-            Change::Upsert { relid, new, old } => self.upsert(chunk, relid, new, old),
+            Change::Upsert {
+                relid,
+                new,
+                old,
+                toasted,
+            } => self.upsert(chunk, relid, new, old, toasted),
             Change::Delete { relid, old } => {
                 let Some(columns) = self.relations.get(&relid) else {
                     return;
@@ -247,6 +258,7 @@ impl<'v> Batch<'v> {
         relid: u32,
         new: Vec<ColumnValue>,
         old: Option<Vec<ColumnValue>>,
+        toasted: bool,
     ) {
         let version = self.version;
         let (Some(columns), Some(table)) = (self.relations.get(&relid), version.tables.get(&relid))
@@ -323,16 +335,19 @@ impl<'v> Batch<'v> {
                 ));
                 continue;
             }
+            let membership = (bucket, object_type, object_id);
+            let supersedes = previous.buckets.contains(&membership);
             self.push_op(
-                &bucket,
+                &membership.0,
                 "PUT",
-                &object_type,
-                &object_id,
+                &membership.1,
+                &membership.2,
                 &sub,
                 Some(data),
                 checksum,
+                supersedes,
             );
-            memberships.push((bucket, object_type, object_id));
+            memberships.push(membership);
         }
         let kept: HashSet<&(String, String, String)> = memberships.iter().collect();
         for m in &previous.buckets {
@@ -345,6 +360,7 @@ impl<'v> Batch<'v> {
                     &sub,
                     None,
                     remove_checksum(&sub),
+                    true,
                 );
             }
         }
@@ -364,7 +380,7 @@ impl<'v> Batch<'v> {
                 .params
                 .insert((lookup, relid, key.clone()), Some(rows));
         }
-        let data = (!table.identity_full).then(|| encode_stored_row(row.columns()));
+        let data = (toasted && !table.identity_full).then(|| encode_stored_row(row.columns()));
         chunk.rows.insert(
             (relid, key),
             Some(CurrentRow {
@@ -391,6 +407,7 @@ impl<'v> Batch<'v> {
                 &sub,
                 None,
                 remove_checksum(&sub),
+                true,
             );
         }
         for lookup in state.lookups {
@@ -409,6 +426,7 @@ impl<'v> Batch<'v> {
         subkey: &str,
         data: Option<String>,
         checksum: u32,
+        supersedes: bool,
     ) {
         let op_id = self.next_op_id;
         self.next_op_id += 1;
@@ -416,6 +434,7 @@ impl<'v> Batch<'v> {
         delta.checksum = add_checksums(delta.checksum, checksum);
         delta.count += 1;
         delta.last_op = op_id;
+        delta.superseded += i64::from(supersedes);
         self.ops.bucket.push(bucket.to_owned());
         self.ops.op_id.push(op_id);
         self.ops.op.push(op);
@@ -462,58 +481,52 @@ impl<'v> Batch<'v> {
                 )?;
             }
 
-            // Current rows: deletes and upserts.
-            let mut del_tables = Vec::new();
-            let mut del_keys = Vec::new();
-            let mut up_tables = Vec::new();
-            let mut up_keys = Vec::new();
-            let mut up_buckets = Vec::new();
-            let mut up_lookups = Vec::new();
-            let mut up_data: Vec<Option<Vec<u8>>> = Vec::new();
+            // Current rows: deletes, inserts of rows not stored yet, updates of stored ones.
+            let mut deleted = RowKeys::default();
+            let mut inserted = RowStates::default();
+            let mut updated = RowStates::default();
             for ((relid, key), state) in chunk.rows {
+                let present = chunk.loaded_present.contains(&(relid, key.clone()));
                 match state {
-                    None => {
-                        if chunk.loaded_present.contains(&(relid, key.clone())) {
-                            del_tables.push(pg_sys::Oid::from(relid));
-                            del_keys.push(key);
-                        }
-                    }
-                    Some(state) => {
-                        up_tables.push(pg_sys::Oid::from(relid));
-                        up_keys.push(key);
-                        up_buckets.push(
-                            serde_json::to_string(&state.buckets).unwrap_or_else(|_| "[]".into()),
-                        );
-                        up_lookups.push(
-                            serde_json::to_string(&state.lookups).unwrap_or_else(|_| "[]".into()),
-                        );
-                        up_data.push(state.data);
-                    }
+                    None if present => deleted.push(relid, key),
+                    None => {}
+                    Some(state) if present => updated.push(relid, key, state),
+                    Some(state) => inserted.push(relid, key, state),
                 }
             }
-            if !del_keys.is_empty() {
+            if !deleted.keys.is_empty() {
                 client.update(
                     "DELETE FROM ferry.current_rows c USING unnest($2::oid[], $3::text[]) AS d(t, k) \
                      WHERE c.version = $1 AND c.source_table = d.t AND c.row_key = d.k",
                     None,
-                    &[version.into(), del_tables.into(), del_keys.into()],
+                    &[version.into(), deleted.tables.into(), deleted.keys.into()],
                 )?;
             }
-            if !up_keys.is_empty() {
+            if !inserted.keys.is_empty() {
+                // A first snapshot copy loads no state (its rows are new); anything else knows
+                // exactly which rows are stored, so a plain INSERT suffices.
+                let on_conflict = if self.assume_new {
+                    " ON CONFLICT (version, source_table, row_key) DO UPDATE \
+                     SET buckets = EXCLUDED.buckets, lookups = EXCLUDED.lookups, data = EXCLUDED.data"
+                } else {
+                    ""
+                };
                 client.update(
-                    "INSERT INTO ferry.current_rows (version, source_table, row_key, buckets, lookups, data) \
-                     SELECT $1, * FROM unnest($2::oid[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
-                     ON CONFLICT (version, source_table, row_key) DO UPDATE \
-                     SET buckets = EXCLUDED.buckets, lookups = EXCLUDED.lookups, data = EXCLUDED.data",
+                    &format!(
+                        "INSERT INTO ferry.current_rows (version, source_table, row_key, buckets, lookups, data) \
+                         SELECT $1, * FROM unnest($2::oid[], $3::text[], $4::text[], $5::text[], $6::bytea[]){on_conflict}"
+                    ),
                     None,
-                    &[
-                        version.into(),
-                        up_tables.into(),
-                        up_keys.into(),
-                        up_buckets.into(),
-                        up_lookups.into(),
-                        up_data.into(),
-                    ],
+                    &inserted.args(version),
+                )?;
+            }
+            if !updated.keys.is_empty() {
+                client.update(
+                    "UPDATE ferry.current_rows c SET buckets = u.b, lookups = u.l, data = u.d \
+                     FROM unnest($2::oid[], $3::text[], $4::text[], $5::text[], $6::bytea[]) AS u(t, k, b, l, d) \
+                     WHERE c.version = $1 AND c.source_table = u.t AND c.row_key = u.k",
+                    None,
+                    &updated.args(version),
                 )?;
             }
 
@@ -578,6 +591,54 @@ impl<'v> Batch<'v> {
     }
 }
 
+/// Keys of stored rows, as SQL array arguments.
+#[derive(Default)]
+struct RowKeys {
+    tables: Vec<pg_sys::Oid>,
+    keys: Vec<String>,
+}
+
+impl RowKeys {
+    fn push(&mut self, relid: u32, key: String) {
+        self.tables.push(pg_sys::Oid::from(relid));
+        self.keys.push(key);
+    }
+}
+
+/// Rows' new stored state, as SQL array arguments.
+#[derive(Default)]
+struct RowStates {
+    tables: Vec<pg_sys::Oid>,
+    keys: Vec<String>,
+    buckets: Vec<String>,
+    lookups: Vec<String>,
+    data: Vec<Option<Vec<u8>>>,
+}
+
+impl RowStates {
+    fn push(&mut self, relid: u32, key: String, state: CurrentRow) {
+        self.tables.push(pg_sys::Oid::from(relid));
+        self.keys.push(key);
+        self.buckets
+            .push(serde_json::to_string(&state.buckets).unwrap_or_else(|_| "[]".into()));
+        self.lookups
+            .push(serde_json::to_string(&state.lookups).unwrap_or_else(|_| "[]".into()));
+        self.data.push(state.data);
+    }
+
+    /// `$1` the version, `$2 …$6` tables, keys, buckets, lookups, data.
+    fn args(self, version: i64) -> [DatumWithOid<'static>; 6] {
+        [
+            version.into(),
+            self.tables.into(),
+            self.keys.into(),
+            self.buckets.into(),
+            self.lookups.into(),
+            self.data.into(),
+        ]
+    }
+}
+
 /// The working state of one chunk.
 #[derive(Default)]
 struct Chunk {
@@ -595,9 +656,9 @@ impl Chunk {
         let mut keys_by_table: HashMap<u32, Vec<String>> = HashMap::new();
         for change in changes {
             let (relid, rows): (u32, Vec<&Vec<ColumnValue>>) = match change {
-                Change::Upsert { relid, new, old } => {
-                    (*relid, std::iter::once(new).chain(old.iter()).collect())
-                }
+                Change::Upsert {
+                    relid, new, old, ..
+                } => (*relid, std::iter::once(new).chain(old.iter()).collect()),
                 Change::Delete { relid, old } => (*relid, vec![old]),
             };
             let Some(columns) = batch.relations.get(&relid) else {

@@ -12,14 +12,24 @@ use crate::applier::batch::Batch;
 use crate::applier::version::{format_lsn, Version};
 use crate::errors::FerryError;
 
-/// Writes what a step produced. `commit`: the end LSN of the last source transaction applied.
+/// Where a step got to in the version's slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Position {
+    /// Everything committed before this has been applied (None: the slot was not read).
+    pub processed: Option<u64>,
+    /// The end of the last source transaction applied, when the step ends at a consistent
+    /// boundary that gets a checkpoint.
+    pub checkpoint: Option<u64>,
+}
+
+/// Writes what a step produced.
 pub fn finish_step(
     version: &Version,
     batch: &Batch<'_>,
-    commit: Option<u64>,
-    make_checkpoint: bool,
+    position: Position,
     write_checkpoints: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), FerryError> {
+    let make_checkpoint = position.checkpoint.is_some();
     let id = version.state.id;
     let mut changed_buckets = Vec::new();
     if !batch.bucket_deltas.is_empty() {
@@ -27,19 +37,22 @@ pub fn finish_step(
         let mut checksums = Vec::with_capacity(batch.bucket_deltas.len());
         let mut counts = Vec::with_capacity(batch.bucket_deltas.len());
         let mut last_ops = Vec::with_capacity(batch.bucket_deltas.len());
+        let mut superseded = Vec::with_capacity(batch.bucket_deltas.len());
         for (bucket, delta) in &batch.bucket_deltas {
             buckets.push(bucket.clone());
             checksums.push(i64::from(delta.checksum));
             counts.push(delta.count);
             last_ops.push(delta.last_op);
+            superseded.push(delta.superseded);
         }
         Spi::connect_mut(|client| {
             let rows = client.update(
-                "INSERT INTO ferry.bucket_state AS s (version, bucket, checksum, count, last_op) \
-                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+                "INSERT INTO ferry.bucket_state AS s (version, bucket, checksum, count, last_op, superseded) \
+                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
                  ON CONFLICT (version, bucket) DO UPDATE \
                  SET checksum = (s.checksum + EXCLUDED.checksum) % 4294967296, \
-                     count = s.count + EXCLUDED.count, last_op = EXCLUDED.last_op \
+                     count = s.count + EXCLUDED.count, last_op = EXCLUDED.last_op, \
+                     superseded = s.superseded + EXCLUDED.superseded \
                  RETURNING bucket::text, checksum, count",
                 None,
                 &[
@@ -48,6 +61,7 @@ pub fn finish_step(
                     checksums.into(),
                     counts.into(),
                     last_ops.into(),
+                    superseded.into(),
                 ],
             )?;
             if make_checkpoint {
@@ -77,11 +91,11 @@ pub fn finish_step(
             batch.ops_written.into(),
             batch.rows_skipped.into(),
             batch.last_skip.clone().into(),
-            commit.map(format_lsn).into(),
+            position.processed.map(format_lsn).into(),
         ],
     )?;
 
-    let Some(lsn) = commit.filter(|_| make_checkpoint) else {
+    let Some(lsn) = position.checkpoint else {
         return Ok(());
     };
     let lsn_text = format_lsn(lsn);

@@ -191,15 +191,15 @@ fn prune() -> Result<(), FerryError> {
     Ok(())
 }
 
-/// Compacts the buckets of the active version whose op log at least doubled since they were last
-/// compacted (and grew by a thousand ops).
+/// Compacts the buckets of the active version where at least a thousand ops, and a quarter of all
+/// its ops, were superseded since the bucket was last compacted.
 fn auto_compact() -> Result<(), FerryError> {
     let mut due = Vec::new();
     Spi::connect(|client| {
         let rows = client.select(
             "SELECT b.version, b.bucket::text, r.last_checkpoint FROM ferry.bucket_state b \
              JOIN ferry.sync_rules r ON r.id = b.version AND r.state = 'active' \
-             WHERE b.count > 2 * b.compacted_count AND b.count > b.compacted_count + 1000 \
+             WHERE b.superseded >= 1000 AND 4 * b.superseded >= b.count \
              LIMIT 100",
             None,
             &[],
@@ -268,7 +268,7 @@ pub fn compact_bucket(version: i64, bucket: &str, upto: i64) -> Result<i64, Ferr
     let cleared = cleared.max(0);
     Spi::run_with_args(
         "UPDATE ferry.bucket_state SET count = count - $3, \
-                compacted_count = count - $3 \
+                superseded = 0 \
          WHERE version = $1 AND bucket = $2",
         &[version.into(), bucket.into(), cleared.into()],
     )?;

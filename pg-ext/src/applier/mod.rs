@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod chores;
 pub mod slot;
 pub mod snapshot;
+pub mod statistics;
 pub mod stream;
 pub mod version;
 
@@ -62,11 +63,15 @@ fn try_step() -> Result<bool, FerryError> {
                 continue;
             }
             let version = Version::load(state)?;
-            did_work |= if version.state.snapshot_done {
+            let worked = if version.state.snapshot_done {
                 stream::step(&version)?
             } else {
                 snapshot::step(&version)?
             };
+            if worked {
+                statistics::analyze_grown(version.state.id)?;
+            }
+            did_work |= worked;
         }
         did_work |= chores::run()?;
         Ok(did_work || !lost.is_empty())

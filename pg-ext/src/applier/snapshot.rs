@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 use pgrx::{spi::quote_identifier, Spi};
 
 use crate::applier::batch::{Batch, Change};
-use crate::applier::checkpoint;
+use crate::applier::checkpoint::{self, Position};
 use crate::applier::version::{SourceTable, Version};
 use crate::change_record::ColumnValue;
 use crate::errors::{select_opt, FerryError};
@@ -104,7 +104,7 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
     let natts = natts.unwrap_or(0) as usize;
 
     let options = version.value_options();
-    let mut rows: Vec<Vec<ColumnValue>> = Vec::new();
+    let mut rows: Vec<(Vec<ColumnValue>, bool)> = Vec::new();
     let mut new_last_key = last_key.clone();
     let columns = Spi::connect(|client| {
         let args = match &last_key {
@@ -115,8 +115,8 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
         Ok::<_, FerryError>(spi_tuples::for_each_result_row(
             natts,
             &options,
-            |values, key| {
-                rows.push(values.to_vec());
+            |values, key, toasted| {
+                rows.push((values.to_vec(), toasted));
                 if key.is_some() {
                     new_last_key = key;
                 }
@@ -136,11 +136,12 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
     // can (a row updated during the copy moves), so they load it.
     let mut batch = Batch::new(version, by_key);
     batch.relation(table.relid, columns)?;
-    for new in rows {
+    for (new, toasted) in rows {
         batch.push(Change::Upsert {
             relid: table.relid,
             new,
             old: None,
+            toasted,
         })?;
     }
     batch.flush()?;
@@ -156,7 +157,7 @@ fn copy_page(version: &Version, table: &SourceTable) -> Result<bool, FerryError>
             (copied < page).into(),
         ],
     )?;
-    checkpoint::finish_step(version, &batch, None, false, serde_json::Map::new())?;
+    checkpoint::finish_step(version, &batch, Position::default(), serde_json::Map::new())?;
     Ok(true)
 }
 

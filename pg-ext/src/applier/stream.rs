@@ -7,17 +7,21 @@
 //! cursor, so one huge transaction is applied in bounded chunks.
 
 use crate::applier::batch::{Batch, Change};
-use crate::applier::checkpoint;
-use crate::applier::version::{format_lsn, Version};
+use crate::applier::checkpoint::{self, Position};
+use crate::applier::version::{format_lsn, parse_lsn, Version};
 use crate::change_record::{decode, ChangeRecord};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::errors::{select_void, FerryError};
+use crate::errors::{select_opt, select_void, FerryError};
 use crate::gucs;
-use crate::pg_adapter::{origin, volatile_spi};
+use crate::pg_adapter::{origin, volatile_spi, wal};
 
 /// Rows fetched from the peek cursor at a time.
 const FETCH: i64 = 1_000;
+
+/// When the slot's restart position is further behind the flushed WAL than this, the step logs a
+/// standby snapshot, so a later step can move the restart position up to it.
+const RESTART_WINDOW: u64 = 256 * 1024;
 
 /// Set by the background worker: Postgres logs two LOG lines every time a decoding session
 /// starts, which for a worker stepping continuously would flood the server log.
@@ -51,6 +55,18 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
             &[slot, &format_lsn(processed)],
         )?;
     }
+    let restart: Option<String> = select_opt(
+        "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+        &[slot.into()],
+    )?;
+    let restart = restart.as_deref().and_then(parse_lsn).unwrap_or(0);
+    if wal::flush_position().saturating_sub(restart) > RESTART_WINDOW {
+        wal::log_standby_snapshot();
+    }
+    // Decode up to a known position: when the step is not cut short by `ferry.step_changes`,
+    // everything committed before it has been seen, so the slot may move there even when nothing
+    // in it concerned ferry.
+    let upto = wal::flush_position();
     let relations = {
         let mut oids: Vec<u32> = version.tables.keys().copied().collect();
         oids.sort_unstable();
@@ -70,11 +86,19 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
     let mut write_checkpoints = serde_json::Map::new();
     let mut records = 0usize;
 
-    let step_changes = gucs::step_changes().to_string();
+    let limit = gucs::step_changes();
+    let step_changes = limit.to_string();
     volatile_spi::for_each_bytea_batch(
-        "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int, \
-           'relations', $3, 'value_options', $4, 'origin', $5)",
-        &[slot, &step_changes, &relations, &value_options, &origin],
+        "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3::int, \
+           'relations', $4, 'value_options', $5, 'origin', $6)",
+        &[
+            slot,
+            &format_lsn(upto),
+            &step_changes,
+            &relations,
+            &value_options,
+            &origin,
+        ],
         FETCH,
         |chunk| {
             for bytes in chunk {
@@ -83,15 +107,30 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
                     .map_err(|e| FerryError::Internal(format!("slot {slot}: {e}")))?;
                 match record {
                     ChangeRecord::Relation(rel) => batch.relation(rel.relid, rel.columns)?,
-                    ChangeRecord::Insert { relid, new } => {
+                    ChangeRecord::Insert {
+                        relid,
+                        new,
+                        toasted,
+                    } => {
                         batch.push(Change::Upsert {
                             relid,
                             new,
                             old: None,
+                            toasted,
                         })?;
                     }
-                    ChangeRecord::Update { relid, old, new } => {
-                        batch.push(Change::Upsert { relid, new, old })?;
+                    ChangeRecord::Update {
+                        relid,
+                        old,
+                        new,
+                        toasted,
+                    } => {
+                        batch.push(Change::Upsert {
+                            relid,
+                            new,
+                            old,
+                            toasted,
+                        })?;
                     }
                     ChangeRecord::Delete { relid, old } => {
                         batch.push(Change::Delete { relid, old })?;
@@ -119,9 +158,24 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
         },
     )?;
     batch.flush()?;
+    // Postgres stops a peek after the transaction that reaches the change limit, or after the
+    // record that reaches `upto`.
+    let reached_upto = records < usize::try_from(limit).unwrap_or(usize::MAX);
     if records == 0 {
+        // Nothing before `upto` concerns ferry: move the slot past it (slot positions are not
+        // transactional; a later crash at worst makes the next step look at it again).
+        volatile_spi::exec(
+            "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
+             WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
+            &[slot, &format_lsn(upto)],
+        )?;
         return Ok(false);
     }
+    let processed = if reached_upto {
+        last_commit.map_or(upto, |c| c.max(upto))
+    } else {
+        last_commit.unwrap_or(upto)
+    };
     let changed = batch.ops_written > 0 || batch.lookups_changed || messages > 0;
     let consistent = match (last_commit, version.state.no_checkpoint_before) {
         (Some(commit), Some(barrier)) => commit >= barrier,
@@ -132,8 +186,10 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
     checkpoint::finish_step(
         version,
         &batch,
-        last_commit,
-        make_checkpoint,
+        Position {
+            processed: Some(processed),
+            checkpoint: last_commit.filter(|_| make_checkpoint),
+        },
         write_checkpoints,
     )?;
     Ok(true)

@@ -51,12 +51,6 @@ struct PluginState {
     emitted_in_txn: bool,
 }
 
-/// A transaction that produced no record still gets its commit sent once the slot is this far
-/// behind it, so the applier can confirm the position and the slot does not retain WAL for
-/// traffic ferry ignores. Smaller: skipped, which also keeps the applier's own (empty) commits
-/// from waking it up again and again.
-const EMPTY_COMMIT_DISTANCE: u64 = 1 << 20;
-
 /// The entry point Postgres looks up in a library used as an output plugin.
 ///
 /// # Safety
@@ -365,8 +359,9 @@ unsafe extern "C-unwind" fn change(
                 &mut old_values,
             );
         }
+        let mut toasted = false;
         if has_new {
-            entry.converter.convert(
+            toasted = entry.converter.convert(
                 &mut (*tp.newtuple).tuple,
                 tupdesc,
                 &options,
@@ -379,6 +374,7 @@ unsafe extern "C-unwind" fn change(
                 Some(ChangeRecord::Insert {
                     relid,
                     new: std::mem::take(&mut new_values),
+                    toasted,
                 })
             }
             pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_UPDATE if has_new => {
@@ -386,6 +382,7 @@ unsafe extern "C-unwind" fn change(
                     relid,
                     old: has_old.then(|| std::mem::take(&mut old_values)),
                     new: std::mem::take(&mut new_values),
+                    toasted,
                 })
             }
             pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_DELETE if has_old => {
@@ -460,9 +457,9 @@ unsafe extern "C-unwind" fn commit(
     // SAFETY: txn is valid for the callback; commit_time is the active union member at commit.
     unsafe {
         let state = state(ctx);
-        let confirmed = (*(*ctx).slot).data.confirmed_flush;
-        if !state.emitted_in_txn && (*txn).end_lsn.saturating_sub(confirmed) < EMPTY_COMMIT_DISTANCE
-        {
+        // A transaction that produced no record sends no commit either: the applier moves the
+        // slot past WAL that does not concern it by itself.
+        if !state.emitted_in_txn {
             return;
         }
         state.encoder.clear();

@@ -8,14 +8,15 @@ use crate::change_record::{ColumnInfo, ColumnValue};
 use crate::pg_adapter::tuple::TupleConverter;
 
 /// Converts every row of the current SPI result (the last `select`), calling `f` with the
-/// converted values of its first `columns` columns and the text of the column after them (the
-/// keyset key array, or `None`). Returns the column infos of the converted columns.
+/// converted values of its first `columns` columns, the text of the column after them (the
+/// keyset key array, or `None`) and whether any value is stored out of line (TOAST). Returns the
+/// column infos of the converted columns.
 ///
 /// Must be called right after an SPI query, inside the same `Spi::connect`.
 pub fn for_each_result_row(
     columns: usize,
     options: &ValueOptions,
-    mut f: impl FnMut(&[ColumnValue], Option<Vec<Option<String>>>),
+    mut f: impl FnMut(&[ColumnValue], Option<Vec<Option<String>>>, bool),
 ) -> Vec<ColumnInfo> {
     // SAFETY: SPI_tuptable is the result of the last SPI query in this SPI connection (the
     // caller's contract); its vals array has numvals tuples of tupdesc.
@@ -32,7 +33,7 @@ pub fn for_each_result_row(
         let mut values = Vec::new();
         for i in 0..(*table).numvals as usize {
             let tuple = *(*table).vals.add(i);
-            converter.convert(tuple, tupdesc, options, false, &mut values);
+            let toasted = converter.convert(tuple, tupdesc, options, false, &mut values);
             let key = key_index.and_then(|k| {
                 let mut isnull = false;
                 let datum = pg_sys::SPI_getbinval(tuple, tupdesc, (k + 1) as i32, &mut isnull);
@@ -46,7 +47,7 @@ pub fn for_each_result_row(
                     )
                 }
             });
-            f(&values, key);
+            f(&values, key, toasted);
         }
         converter.column_infos()
     }

@@ -100,7 +100,9 @@ impl TupleConverter {
 
     /// Converts `tuple` into `out` (cleared first), one value per column of
     /// [`column_infos`](Self::column_infos). With `detect_toast`, an on-disk TOAST pointer (an
-    /// unchanged value in a decoded update) becomes [`ColumnValue::UnchangedToast`].
+    /// unchanged value in a decoded update) becomes [`ColumnValue::UnchangedToast`]. Returns
+    /// whether any value is stored out of line: an on-disk TOAST pointer, or (in a decoded
+    /// change) a value logical decoding reassembled from its TOAST chunks.
     ///
     /// Memory the output functions allocate goes to the current memory context: callers reset it.
     ///
@@ -113,8 +115,9 @@ impl TupleConverter {
         options: &ValueOptions,
         detect_toast: bool,
         out: &mut Vec<ColumnValue>,
-    ) {
+    ) -> bool {
         out.clear();
+        let mut out_of_line = false;
         // SAFETY: datums and nulls have natts entries, the descriptor's attribute count.
         unsafe {
             pg_sys::heap_deform_tuple(
@@ -130,15 +133,18 @@ impl TupleConverter {
                 continue;
             }
             let datum = self.datums[column.index];
-            if detect_toast && column.is_varlena {
+            if column.is_varlena {
                 let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
                 // SAFETY: a non-null varlena datum points at a varlena header.
-                let unchanged = unsafe {
-                    pgrx::varlena::varatt_is_1b_e(ptr)
+                let (external, on_disk) = unsafe {
+                    let external = pgrx::varlena::varatt_is_1b_e(ptr);
+                    let on_disk = external
                         && pgrx::varlena::vartag_external(ptr)
-                            == pg_sys::vartag_external::VARTAG_ONDISK as u8
+                            == pg_sys::vartag_external::VARTAG_ONDISK as u8;
+                    (external, on_disk)
                 };
-                if unchanged {
+                out_of_line |= external;
+                if detect_toast && on_disk {
                     out.push(ColumnValue::UnchangedToast);
                     continue;
                 }
@@ -147,6 +153,7 @@ impl TupleConverter {
             let value = unsafe { convert_datum(column, datum, options) };
             out.push(ColumnValue::Value(value));
         }
+        out_of_line
     }
 }
 

@@ -12,6 +12,13 @@ use pgrx::prelude::*;
 
 use crate::applier;
 use crate::gucs;
+use crate::pg_adapter::wal;
+
+/// WAL written between two standby snapshots the worker logs, also while paused or busy with a
+/// long step: decoding can only restart at such a record, so a backlog with one every megabyte
+/// costs each applier step at most about a megabyte of decoding again, instead of everything
+/// since Postgres' own last one (it logs one every 15 seconds).
+const RESTART_MARK_BYTES: u64 = 1 << 20;
 
 /// Registers one worker per database of `ferry.database`, when loaded by
 /// `shared_preload_libraries`.
@@ -60,6 +67,7 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
     in_transaction(|| applier::pin_session_settings(false));
 
     let mut idle_since_lsn: Option<u64> = None;
+    let mut last_restart_mark = 0u64;
     // wait_latch reports (and consumes) SIGTERM: every wait must end the loop when it says so.
     let idle = || BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::idle_wait_ms())));
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
@@ -71,6 +79,9 @@ pub extern "C-unwind" fn ferry_worker_main(_arg: pg_sys::Datum) {
         // Nothing new in the WAL since an idle step: no need to look again.
         // SAFETY: reading the WAL insert position takes a spinlock; always safe in a backend.
         let insert_lsn = unsafe { pg_sys::GetXLogInsertRecPtr() };
+        if insert_lsn.saturating_sub(last_restart_mark) >= RESTART_MARK_BYTES {
+            last_restart_mark = wal::log_standby_snapshot();
+        }
         if idle_since_lsn == Some(insert_lsn) {
             if !idle() {
                 break;
