@@ -3,15 +3,23 @@
 //! A version's partitions start empty and can grow by millions of rows in minutes (a snapshot, a
 //! bulk load) — long before autovacuum's next look. Planned on the statistics of an empty table,
 //! the lookup of stored rows by key turns into a scan of everything stored, and every step gets
-//! slower as the version grows. So a step re-analyzes a partition whenever it has doubled in size
-//! since it was last analyzed: a handful of times over a partition's life.
+//! slower as the version grows. So a step re-analyzes the partitions it looks rows up in whenever
+//! one has doubled in size since it was last analyzed: a handful of times over its life, each a
+//! small sample (the plans only need the table's size and that keys are unique).
+//!
+//! The op log is only ever read by (bucket, op id) ranges, which the primary key serves whatever
+//! the statistics say; autovacuum keeps its statistics.
 
 use pgrx::Spi;
 
-use crate::errors::FerryError;
+use crate::errors::{select_opt, FerryError};
 
-/// Storage partitioned by version (`ferry.<parent>_v<id>`).
-const PARENTS: [&str; 4] = ["ops", "current_rows", "parameter_index", "bucket_state"];
+/// Partitions of the version's storage the applier looks rows up in by key
+/// (`ferry.<parent>_v<id>`).
+const PARENTS: [&str; 2] = ["current_rows", "parameter_index"];
+
+/// `default_statistics_target` of these analyses: samples 3,000 rows.
+const STATISTICS_TARGET: &str = "10";
 
 /// Smallest size, in pages, worth analyzing (1 MB).
 const MIN_PAGES: i64 = 128;
@@ -36,8 +44,24 @@ pub fn analyze_grown(id: i64) -> Result<(), FerryError> {
         }
         Ok::<_, FerryError>(())
     })?;
+    if grown.is_empty() {
+        return Ok(());
+    }
+    let previous: Option<String> =
+        select_opt("SELECT current_setting('default_statistics_target')", &[])?;
+    Spi::run_with_args(
+        "SELECT set_config('default_statistics_target', $1, true)",
+        &[STATISTICS_TARGET.into()],
+    )?;
     for name in grown {
         Spi::run(&format!("ANALYZE ferry.{name}"))?;
+    }
+    // Only the analyses above use the small sample: restore the caller's setting.
+    if let Some(previous) = previous {
+        Spi::run_with_args(
+            "SELECT set_config('default_statistics_target', $1, true)",
+            &[previous.as_str().into()],
+        )?;
     }
     Ok(())
 }

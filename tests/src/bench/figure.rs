@@ -50,6 +50,8 @@ pub struct Sizes {
     pub lag_seconds: u32,
     /// Snapshot: rows of the table.
     pub snapshot_rows: i64,
+    /// Redeploy: rows of the table the new rules are built over.
+    pub redeploy_rows: i64,
 }
 
 impl Sizes {
@@ -64,6 +66,7 @@ impl Sizes {
             lag_rates: vec![500, 2000],
             lag_seconds: 20,
             snapshot_rows: 1_000_000,
+            redeploy_rows: 1_000_000,
         }
     }
 
@@ -78,6 +81,7 @@ impl Sizes {
             lag_rates: vec![500, 2000],
             lag_seconds: 4,
             snapshot_rows: 100_000,
+            redeploy_rows: 100_000,
         }
     }
 }

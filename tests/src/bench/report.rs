@@ -16,6 +16,8 @@ pub enum Unit {
     PerSecond(&'static str),
     /// A duration in milliseconds (latencies).
     Milliseconds,
+    /// A duration in seconds (how long a whole operation took).
+    Seconds,
     /// An amount of memory in MiB.
     Mebibytes,
 }
@@ -50,6 +52,14 @@ impl Quantity {
         }
     }
 
+    /// A duration in seconds.
+    pub fn seconds(s: f64) -> Quantity {
+        Quantity {
+            value: s,
+            unit: Unit::Seconds,
+        }
+    }
+
     /// An amount of memory given in KiB (as `/proc/<pid>/status` gives it).
     pub fn kib(kib: u64) -> Quantity {
         Quantity {
@@ -65,6 +75,7 @@ impl Display for Quantity {
             Unit::PerSecond(what) => write!(f, "{} {what}/s", thousands(self.value)),
             Unit::Milliseconds if self.value < 10.0 => write!(f, "{:.2} ms", self.value),
             Unit::Milliseconds => write!(f, "{:.1} ms", self.value),
+            Unit::Seconds => write!(f, "{:.1} s", self.value),
             Unit::Mebibytes => write!(f, "{:.0} MiB", self.value),
         }
     }

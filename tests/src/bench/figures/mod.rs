@@ -11,6 +11,7 @@
 
 mod backlog;
 mod bulk_ingest;
+mod redeploy;
 mod snapshot;
 mod steady_lag;
 
@@ -18,6 +19,7 @@ use anyhow::bail;
 
 pub use backlog::Backlog;
 pub use bulk_ingest::BulkIngest;
+pub use redeploy::Redeploy;
 pub use snapshot::Snapshot;
 pub use steady_lag::SteadyLag;
 
@@ -30,6 +32,7 @@ pub fn registry() -> Vec<Box<dyn Figure>> {
         Box::new(Backlog),
         Box::new(SteadyLag),
         Box::new(Snapshot),
+        Box::new(Redeploy),
     ]
 }
 
