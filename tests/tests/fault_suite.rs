@@ -1,6 +1,8 @@
 //! The fault suite: several clients and a writer on Postgres, with faults injected at random
-//! points of a seeded schedule — the gateway restarted, Postgres restarted (fast and immediate),
-//! the applier worker killed, clients disconnected and offline with pending writes.
+//! points of a seeded schedule — the gateway restarted (cutting every stream mid-stream),
+//! Postgres restarted (fast and immediate), the applier worker killed, the sync rules redeployed
+//! during writes, clients disconnected and offline with pending writes, and a client process
+//! killed (SIGKILL) wherever it is, mid-apply included.
 //!
 //! After each schedule every client's SQLite must equal what its user should see, computed by
 //! plain SQL written for these rules (not by ferry-rules); every accepted upload must be applied
@@ -44,6 +46,20 @@ bucket_definitions:
     parameters: SELECT request.user_id() AS owner_id
     data:
       - SELECT * FROM lists WHERE owner_id = bucket.owner_id
+      - SELECT * FROM todos WHERE owner_id = bucket.owner_id
+";
+
+/// The same data as [`RULES`] in another bucket layout: the redeploy fault switches between the
+/// two, so what each user should see never changes while every client moves to new buckets.
+const RULES_SPLIT: &str = "
+bucket_definitions:
+  own_lists:
+    parameters: SELECT request.user_id() AS owner_id
+    data:
+      - SELECT * FROM lists WHERE owner_id = bucket.owner_id
+  own_todos:
+    parameters: SELECT request.user_id() AS owner_id
+    data:
       - SELECT * FROM todos WHERE owner_id = bucket.owner_id
 ";
 
@@ -121,6 +137,42 @@ impl Device {
             GatewayConnector::new(endpoint, token(&self.user)).with_gateway_write_endpoint();
         self.db.connect(connector, SyncOptions::default()).await?;
         self.online = true;
+        Ok(())
+    }
+}
+
+/// A second device of user `u0` that only downloads, in a process of its own
+/// (`ferry-client-victim`), which the schedule SIGKILLs at random moments and starts again on the
+/// same SQLite file.
+struct Watcher {
+    file: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl Watcher {
+    fn start(&mut self, endpoint: &str) -> anyhow::Result<()> {
+        let schema = serde_json::to_string(&client_schema())?;
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-client-victim"))
+            .arg(&self.file)
+            .arg(endpoint)
+            .arg(token(&user(0)))
+            .arg(schema)
+            // It exits when its stdin closes, so it never outlives the test.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting ferry-client-victim")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL, wherever it is, and wait until it is gone.
+    async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill()?;
+            child.wait().await?;
+        }
         Ok(())
     }
 }
@@ -249,6 +301,12 @@ async fn schedule(seed: u64, actions: usize) -> anyhow::Result<()> {
         device.connect(&endpoint).await?;
         devices.push(device);
     }
+    let mut watcher = Watcher {
+        file: dir.path().join("u0-watcher.db"),
+        child: None,
+    };
+    watcher.start(&endpoint)?;
+    let mut split_rules = false;
     let mut writer = Writer {
         db: db.clone(),
         client: None,
@@ -351,7 +409,22 @@ async fn schedule(seed: u64, actions: usize) -> anyhow::Result<()> {
                 .await?;
                 "applier worker killed".to_owned()
             }
-            86..=90 => {
+            86..=88 => {
+                split_rules = !split_rules;
+                let rules = if split_rules { RULES_SPLIT } else { RULES };
+                writer
+                    .exec(&format!("SELECT ferry.deploy_rules($rules${rules}$rules$)"))
+                    .await?;
+                let layout = if split_rules { "split" } else { "joined" };
+                format!("rules redeployed ({layout} buckets)")
+            }
+            89..=91 => {
+                watcher.kill().await?;
+                tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
+                watcher.start(&endpoint)?;
+                "watcher process killed and restarted".to_owned()
+            }
+            92..=95 => {
                 let mode = if rng.below(2) == 0 {
                     StopMode::Fast
                 } else {
@@ -379,7 +452,10 @@ async fn schedule(seed: u64, actions: usize) -> anyhow::Result<()> {
     for d in devices.iter_mut().filter(|d| !d.online) {
         d.connect(&endpoint).await?;
     }
-    let outcome = converge(&db, &devices).await;
+    let mut outcome = converge(&db, &devices).await;
+    if outcome.is_ok() {
+        outcome = converge_watcher(&db, &mut watcher, &endpoint).await;
+    }
     if let Err(e) = outcome {
         let tail = log
             .iter()
@@ -414,6 +490,10 @@ fn summary(log: &[String]) -> String {
             "gateway restarts"
         } else if line.contains("worker") {
             "worker kills"
+        } else if line.contains("redeployed") {
+            "rules redeploys"
+        } else if line.contains("watcher") {
+            "client process kills"
         } else if line.contains("Postgres") {
             "Postgres restarts"
         } else {
@@ -428,6 +508,93 @@ fn summary(log: &[String]) -> String {
         .join(", ")
 }
 
+/// Rows of `device` as (todos, lists), in the shape of [`EXPECTED_TODOS`] and [`EXPECTED_LISTS`].
+type DeviceRows = (Vec<(String, String, String, i64)>, Vec<(String, String)>);
+
+/// What `user` should see, by the plain-SQL expectation.
+async fn expected_rows(pg: &Client, user: &str) -> anyhow::Result<DeviceRows> {
+    let todos = pg
+        .query(EXPECTED_TODOS, &[&user])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let lists = pg
+        .query(EXPECTED_LISTS, &[&user])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok((todos, lists))
+}
+
+/// What a client's database holds (at its last published checkpoint).
+async fn device_rows(db: &FerryDatabase) -> anyhow::Result<DeviceRows> {
+    let todos = db
+        .query(
+            "SELECT id, list_id, description, completed FROM todos ORDER BY id",
+            (),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get::<String>("id")?,
+                r.get::<String>("list_id")?,
+                r.get::<String>("description")?,
+                r.get::<i64>("completed")?,
+            ))
+        })
+        .collect::<Result<_, ferry_client::Error>>()?;
+    let lists = db
+        .query("SELECT id, name FROM lists ORDER BY id", ())
+        .await?
+        .iter()
+        .map(|r| Ok((r.get::<String>("id")?, r.get::<String>("name")?)))
+        .collect::<Result<_, ferry_client::Error>>()?;
+    Ok((todos, lists))
+}
+
+/// Waits until the watcher's file, opened after a SIGKILL at a random moment, holds exactly what
+/// `u0` should see and no row of anyone else; between looks the watcher syncs on.
+async fn converge_watcher(
+    db: &TestDb,
+    watcher: &mut Watcher,
+    endpoint: &str,
+) -> anyhow::Result<()> {
+    let pg = db.connect().await?;
+    let want = expected_rows(&pg, &user(0)).await?;
+    let mut last = None;
+    for _ in 0..60 {
+        if watcher.child.is_none() {
+            watcher.start(endpoint)?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        watcher.kill().await?;
+        let local = FerryDatabase::open(&watcher.file, client_schema())?;
+        let got = device_rows(&local).await?;
+        let device = Device {
+            user: user(0),
+            db: local,
+            online: false,
+            writes: 0,
+            created: Vec::new(),
+        };
+        assert_only_own_rows(&device)
+            .await
+            .context("the watcher (a killed client process)")?;
+        if got == want {
+            return Ok(());
+        }
+        last = Some((got.0.len(), got.1.len()));
+    }
+    anyhow::bail!(
+        "the watcher did not converge: (todos, lists) {last:?} locally, ({}, {}) expected",
+        want.0.len(),
+        want.1.len()
+    )
+}
+
 /// Waits until every device's queue is empty and its tables equal the plain-SQL expectation,
 /// then checks every upload was applied exactly once.
 async fn converge(db: &TestDb, devices: &[Device]) -> anyhow::Result<()> {
@@ -440,40 +607,8 @@ async fn converge(db: &TestDb, devices: &[Device]) -> anyhow::Result<()> {
                 if d.db.upload_queue_len().await? > 0 {
                     return Ok(None);
                 }
-                let want_todos: Vec<(String, String, String, i64)> = pg
-                    .query(EXPECTED_TODOS, &[&d.user])
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-                    .collect();
-                let got_todos: Vec<(String, String, String, i64)> =
-                    d.db.query(
-                        "SELECT id, list_id, description, completed FROM todos ORDER BY id",
-                        (),
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        Ok((
-                            r.get::<String>("id")?,
-                            r.get::<String>("list_id")?,
-                            r.get::<String>("description")?,
-                            r.get::<i64>("completed")?,
-                        ))
-                    })
-                    .collect::<Result<_, ferry_client::Error>>()?;
-                let want_lists: Vec<(String, String)> = pg
-                    .query(EXPECTED_LISTS, &[&d.user])
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect();
-                let got_lists: Vec<(String, String)> =
-                    d.db.query("SELECT id, name FROM lists ORDER BY id", ())
-                        .await?
-                        .iter()
-                        .map(|r| Ok((r.get::<String>("id")?, r.get::<String>("name")?)))
-                        .collect::<Result<_, ferry_client::Error>>()?;
+                let (want_todos, want_lists) = expected_rows(&pg, &d.user).await?;
+                let (got_todos, got_lists) = device_rows(&d.db).await?;
                 if got_todos == want_todos && got_lists == want_lists {
                     Ok(Some(()))
                 } else {
