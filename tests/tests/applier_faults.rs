@@ -217,7 +217,9 @@ async fn faults_during_streaming() -> anyhow::Result<()> {
         .get(0);
     let activated = wait_until(
         "the worker to activate the rules",
-        Duration::from_secs(60),
+        // Creating a slot waits for transactions running at that moment to end, which it learns
+        // from Postgres' standby snapshots (every 15 s on a quiet server): allow a few of those.
+        Duration::from_secs(120),
         || async {
             let state: String = db
                 .query_one(

@@ -267,16 +267,21 @@ async fn schedule(seed: u64, actions: usize) -> anyhow::Result<()> {
     }
     db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
         .await?;
-    wait_until("the rules to activate", Duration::from_secs(60), || async {
-        let n: i64 = db
-            .query_one(
-                "SELECT count(*) FROM ferry.sync_rules WHERE state = 'active'",
-                &[],
-            )
-            .await?
-            .get(0);
-        Ok((n == 1).then_some(()))
-    })
+    // Creating the slot can wait for a few of Postgres' standby snapshots (every 15 s when quiet).
+    wait_until(
+        "the rules to activate",
+        Duration::from_secs(120),
+        || async {
+            let n: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM ferry.sync_rules WHERE state = 'active'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok((n == 1).then_some(()))
+        },
+    )
     .await?;
 
     // The first start creates the gateway's login role (through TestGateway); later starts
