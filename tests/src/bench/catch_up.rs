@@ -35,8 +35,8 @@ pub struct CatchUp {
     pub same_worker: bool,
     /// Seconds between the resume and each checkpoint of the catch-up, in order.
     pub checkpoint_times: Vec<f64>,
-    /// How often autovacuum had analyzed `ferry.current_rows` of the version by the end (the
-    /// applier's row lookups are planned from those statistics).
+    /// How often `ferry.current_rows` of the version had been analyzed by the end, by the applier
+    /// as it grew or by autovacuum (the applier's row lookups are planned from those statistics).
     pub current_rows_analyzed: i64,
 }
 
@@ -79,7 +79,7 @@ impl CatchUp {
             ));
         }
         notes.push(format!(
-            "autovacuum had analyzed ferry.current_rows of the version {} times by the end",
+            "ferry.current_rows of the version had been analyzed {} times by the end (by the applier as it grew, or autovacuum)",
             self.current_rows_analyzed
         ));
         if !self.same_worker {
