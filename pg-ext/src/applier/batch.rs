@@ -20,6 +20,7 @@ use pgrx::Spi;
 use crate::applier::version::Version;
 use crate::change_record::{decode_stored_row, encode_stored_row, ColumnInfo, ColumnValue};
 use crate::errors::FerryError;
+use crate::pg_adapter::bulk_insert::{self, Column};
 
 /// Changes processed per chunk.
 const CHUNK: usize = 2_000;
@@ -450,42 +451,61 @@ impl<'v> Batch<'v> {
         let version = self.version.state.id;
         let ops = std::mem::take(&mut self.ops);
         let n_ops = ops.len();
-        Spi::connect_mut(|client| {
-            if n_ops > 0 {
-                let OpBuffer {
-                    bucket,
-                    op_id,
-                    op,
-                    object_type,
-                    object_id,
-                    subkey,
-                    data,
-                    checksum,
-                } = ops;
-                let op: Vec<String> = op.into_iter().map(str::to_owned).collect();
-                client.update(
-                    "INSERT INTO ferry.ops (version, bucket, op_id, op, object_type, object_id, subkey, data, checksum) \
-                     SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[])",
-                    None,
-                    &[
-                        version.into(),
-                        bucket.into(),
-                        op_id.into(),
-                        op.into(),
-                        object_type.into(),
-                        object_id.into(),
-                        subkey.into(),
-                        data.into(),
-                        checksum.into(),
-                    ],
-                )?;
-            }
-
+        if n_ops > 0 {
+            let OpBuffer {
+                bucket,
+                op_id,
+                op,
+                object_type,
+                object_id,
+                subkey,
+                data,
+                checksum,
+            } = ops;
+            let op: Vec<String> = op.into_iter().map(str::to_owned).collect();
+            // In index order: consecutive inserts then land on the same leaf pages (and a
+            // bucket's ops sit together in the heap, where readers page through them).
+            let mut order: Vec<usize> = (0..n_ops).collect();
+            order
+                .sort_unstable_by(|&a, &b| bucket[a].cmp(&bucket[b]).then(op_id[a].cmp(&op_id[b])));
+            let (bucket, op_id, op) = (
+                permute(bucket, &order),
+                permute(op_id, &order),
+                permute(op, &order),
+            );
+            let (object_type, object_id) =
+                (permute(object_type, &order), permute(object_id, &order));
+            let (subkey, data, checksum) = (
+                permute(subkey, &order),
+                permute(data, &order),
+                permute(checksum, &order),
+            );
+            bulk_insert::insert(
+                self.version.ops_partition,
+                &[
+                    Column::ConstInt8(version),
+                    Column::Text(&bucket),
+                    Column::Int8(&op_id),
+                    Column::Text(&op),
+                    Column::Text(&object_type),
+                    Column::Text(&object_id),
+                    Column::Text(&subkey),
+                    Column::OptText(&data),
+                    Column::Int8(&checksum),
+                    Column::Null,
+                ],
+                n_ops,
+            )?;
+        }
+        let inserted = Spi::connect_mut(|client| {
             // Current rows: deletes, inserts of rows not stored yet, updates of stored ones.
             let mut deleted = RowKeys::default();
             let mut inserted = RowStates::default();
             let mut updated = RowStates::default();
-            for ((relid, key), state) in chunk.rows {
+            // In key order, so index inserts of increasing keys take Postgres' rightmost-page path.
+            let mut rows: Vec<_> = chunk.rows.into_iter().collect();
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for ((relid, key), state) in rows {
                 let present = chunk.loaded_present.contains(&(relid, key.clone()));
                 match state {
                     None if present => deleted.push(relid, key),
@@ -502,23 +522,18 @@ impl<'v> Batch<'v> {
                     &[version.into(), deleted.tables.into(), deleted.keys.into()],
                 )?;
             }
-            if !inserted.keys.is_empty() {
-                // A first snapshot copy loads no state (its rows are new); anything else knows
-                // exactly which rows are stored, so a plain INSERT suffices.
-                let on_conflict = if self.assume_new {
-                    " ON CONFLICT (version, source_table, row_key) DO UPDATE \
-                     SET buckets = EXCLUDED.buckets, lookups = EXCLUDED.lookups, data = EXCLUDED.data"
-                } else {
-                    ""
-                };
+            if !inserted.keys.is_empty() && self.assume_new {
+                // A first snapshot copy loads no state (its rows are new, but a ctid page may see
+                // a row twice): upsert.
                 client.update(
-                    &format!(
-                        "INSERT INTO ferry.current_rows (version, source_table, row_key, buckets, lookups, data) \
-                         SELECT $1, * FROM unnest($2::oid[], $3::text[], $4::text[], $5::text[], $6::bytea[]){on_conflict}"
-                    ),
+                    "INSERT INTO ferry.current_rows (version, source_table, row_key, buckets, lookups, data) \
+                     SELECT $1, * FROM unnest($2::oid[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
+                     ON CONFLICT (version, source_table, row_key) DO UPDATE \
+                     SET buckets = EXCLUDED.buckets, lookups = EXCLUDED.lookups, data = EXCLUDED.data",
                     None,
                     &inserted.args(version),
                 )?;
+                inserted = RowStates::default();
             }
             if !updated.keys.is_empty() {
                 client.update(
@@ -584,11 +599,33 @@ impl<'v> Batch<'v> {
                     self.lookups_changed = true;
                 }
             }
-            Ok::<_, FerryError>(())
+            Ok::<_, FerryError>(inserted)
         })?;
+        if !inserted.keys.is_empty() {
+            bulk_insert::insert(
+                self.version.current_rows_partition,
+                &[
+                    Column::ConstInt8(version),
+                    Column::Oid(&inserted.tables),
+                    Column::Text(&inserted.keys),
+                    Column::Text(&inserted.buckets),
+                    Column::Text(&inserted.lookups),
+                    Column::OptBytes(&inserted.data),
+                ],
+                inserted.keys.len(),
+            )?;
+        }
         self.ops_written += n_ops as i64;
         Ok(())
     }
+}
+
+/// `values` in the order of the indexes in `order` (a permutation).
+fn permute<T: Default>(mut values: Vec<T>, order: &[usize]) -> Vec<T> {
+    order
+        .iter()
+        .map(|&i| std::mem::take(&mut values[i]))
+        .collect()
 }
 
 /// Keys of stored rows, as SQL array arguments.

@@ -71,6 +71,10 @@ pub struct Version {
     pub plan: Rc<Plan>,
     /// Its source tables by OID.
     pub tables: HashMap<u32, SourceTable>,
+    /// Its partition of `ferry.ops`.
+    pub ops_partition: pg_sys::Oid,
+    /// Its partition of `ferry.current_rows`.
+    pub current_rows_partition: pg_sys::Oid,
 }
 
 thread_local! {
@@ -169,10 +173,26 @@ impl Version {
             }
             Ok::<_, FerryError>(tables)
         })?;
+        let partition = |parent: &str| -> Result<pg_sys::Oid, FerryError> {
+            let oid: Option<pg_sys::Oid> = select_opt(
+                "SELECT to_regclass(format('ferry.%s_v%s', $1::text, $2::int8))::oid",
+                &[parent.into(), state.id.into()],
+            )?;
+            oid.ok_or_else(|| {
+                FerryError::Internal(format!(
+                    "the storage of version {} is missing ({parent})",
+                    state.id
+                ))
+            })
+        };
+        let ops_partition = partition("ops")?;
+        let current_rows_partition = partition("current_rows")?;
         Ok(Version {
             state,
             plan,
             tables,
+            ops_partition,
+            current_rows_partition,
         })
     }
 
