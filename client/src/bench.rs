@@ -1,10 +1,11 @@
 //! Apply throughput, measured against the raw limit of the same machine in the same run
 //! (DESIGN.md, "Quality bars"): [`run_apply_benchmark`] times
 //!
-//! 1. **raw SQLite insert**: one rusqlite prepared `INSERT` per row into a plain table
-//!    `todos(id TEXT PRIMARY KEY, description TEXT, completed INTEGER, list_id TEXT)`, in one
-//!    transaction, WAL mode, `synchronous = NORMAL`, SQLite's other settings left at their
-//!    defaults;
+//! 1. **raw SQLite insert** ([`raw_sqlite_insert`], the one definition of that raw limit, also
+//!    used by the `ferry-tests` benchmark for rows read from Postgres): one rusqlite prepared
+//!    `INSERT` per row into a plain table, in one transaction, WAL mode, `synchronous = NORMAL`,
+//!    SQLite's other settings left at their defaults; here into
+//!    `todos(id TEXT PRIMARY KEY, description TEXT, completed INTEGER, list_id TEXT)`;
 //! 2. **ferry apply** of a checkpoint holding the same rows: the NDJSON stream (`checkpoint`,
 //!    `data` lines of [`BenchConfig::ops_per_line`] PUTs, `checkpoint_complete`) pushed in 64 KiB
 //!    chunks through [`ferry_protocol::SyncLineDecoder`] into the [`SyncStateMachine`], each
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::SyncLineDecoder;
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, Params};
 
 use crate::error::{Error, Result};
 use crate::schema::{Schema, Table};
@@ -199,28 +200,45 @@ fn fresh(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Times the raw insert of rows `1..=rows` into a plain table (see the module docs).
-pub fn raw_insert(path: &Path, rows: u64) -> Result<Duration> {
+/// The raw SQLite insert (DESIGN.md, "Quality bars"): on a fresh file at `path` in WAL mode with
+/// `synchronous = NORMAL`, runs `create_table` (a plain table, untimed), then times one
+/// transaction executing the prepared statement `insert` once per item of `rows`, committed.
+///
+/// `rows` should be already materialized (e.g. a slice mapped to tuples of references), so that
+/// only SQLite's work is timed.
+pub fn raw_sqlite_insert<P: Params>(
+    path: &Path,
+    create_table: &str,
+    insert: &str,
+    rows: impl IntoIterator<Item = P>,
+) -> Result<Duration> {
     fresh(path)?;
-    let data: Vec<_> = (1..=rows).map(synthetic_row).collect();
     let mut conn = Connection::open(path)?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.execute_batch(
-        "PRAGMA synchronous = NORMAL;
-         CREATE TABLE todos(id TEXT PRIMARY KEY NOT NULL, description TEXT, completed INTEGER, list_id TEXT);",
-    )?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    conn.execute_batch(create_table)?;
     let started = Instant::now();
     let tx = conn.transaction()?;
     {
-        let mut insert = tx.prepare(
-            "INSERT INTO todos(id, description, completed, list_id) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (id, description, completed, list_id) in &data {
-            insert.execute(params![id, description, completed, list_id])?;
+        let mut statement = tx.prepare(insert)?;
+        for row in rows {
+            statement.execute(row)?;
         }
     }
     tx.commit()?;
     Ok(started.elapsed())
+}
+
+/// Times the raw insert of synthetic rows `1..=rows` into a plain table (see the module docs).
+pub fn raw_insert(path: &Path, rows: u64) -> Result<Duration> {
+    let data: Vec<_> = (1..=rows).map(synthetic_row).collect();
+    raw_sqlite_insert(
+        path,
+        "CREATE TABLE todos(id TEXT PRIMARY KEY NOT NULL, description TEXT, completed INTEGER, list_id TEXT);",
+        "INSERT INTO todos(id, description, completed, list_id) VALUES (?1, ?2, ?3, ?4)",
+        data.iter()
+            .map(|(id, description, completed, list_id)| (id, description, completed, list_id)),
+    )
 }
 
 /// Runs both measurements (see the module docs) and checks that every row was published.

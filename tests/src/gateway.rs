@@ -1,7 +1,8 @@
 //! A real gateway for a test database: [`TestGateway`] starts `ferry-gateway` in-process on
 //! `127.0.0.1:0`, connected to a [`TestDb`] as a member of the extension's `ferry_gateway` role
 //! (as in production), with one test HS256 key and the write endpoint on, and waits until it is
-//! ready; [`token`] and friends mint tokens it accepts.
+//! ready; [`token`] and friends mint tokens it accepts. [`config_for`] is that configuration for
+//! any connection string (the benchmark runs it in a process of its own).
 //!
 //! What the tests then send (raw HTTP, a ferry client) is up to them; this module holds no
 //! protocol logic.
@@ -92,20 +93,9 @@ impl std::fmt::Debug for TestGateway {
 }
 
 impl TestGateway {
-    /// The gateway's configuration for `db`: logging in as [`LOGIN_ROLE`] (a member of
-    /// `ferry_gateway`, as in production), the test key and audience, the write endpoint on (no
-    /// writable tables yet: set `write.tables`), everything else default.
+    /// The gateway's configuration for `db`: [`config_for`] of [`conn_string`]`(db)`.
     pub fn config(db: &TestDb) -> Config {
-        let auth = AuthConfig::with_inline_jwks(vec![AUDIENCE.to_owned()], jwks());
-        // tokio-postgres reads the libpq key=value form as well as URLs.
-        let url = format!(
-            "host=127.0.0.1 port={} user={LOGIN_ROLE} dbname={} application_name=ferry-tests-gateway",
-            db.cluster().port(),
-            db.name()
-        );
-        let mut config = Config::new(url, auth);
-        config.write.enabled = true;
-        config
+        config_for(&conn_string(db))
     }
 
     /// Starts a gateway for `db` with [`TestGateway::config`] and waits until it is ready.
@@ -125,11 +115,7 @@ impl TestGateway {
             .await
             .context("starting the gateway")?;
         let gateway = TestGateway { running };
-        let addr = gateway.addr();
-        wait_until("the gateway to be ready", READY_TIMEOUT, || async move {
-            Ok((readiness_status(addr).await? == 200).then_some(()))
-        })
-        .await?;
+        wait_ready(gateway.addr()).await?;
         Ok(gateway)
     }
 
@@ -149,9 +135,30 @@ impl TestGateway {
     }
 }
 
+/// The libpq key=value connection string the test gateway uses for `db`: [`LOGIN_ROLE`] over
+/// TCP (tokio-postgres reads this form as well as URLs).
+pub fn conn_string(db: &TestDb) -> String {
+    format!(
+        "host=127.0.0.1 port={} user={LOGIN_ROLE} dbname={} application_name=ferry-tests-gateway",
+        db.cluster().port(),
+        db.name()
+    )
+}
+
+/// The test gateway's configuration for the database at `conn_string` (see [`conn_string`]):
+/// the test key and audience, the write endpoint on (no writable tables yet: set
+/// `write.tables`), listening on `127.0.0.1:0`, everything else default. The one definition used
+/// by [`TestGateway`] and by the benchmark's gateway process.
+pub fn config_for(conn_string: &str) -> Config {
+    let auth = AuthConfig::with_inline_jwks(vec![AUDIENCE.to_owned()], jwks());
+    let mut config = Config::new(conn_string, auth);
+    config.write.enabled = true;
+    config
+}
+
 /// Creates [`LOGIN_ROLE`] unless it exists. Roles are cluster-wide and tests create them in
 /// parallel: the loser of a race takes the winner's role.
-async fn create_login_role(db: &TestDb) -> anyhow::Result<()> {
+pub async fn create_login_role(db: &TestDb) -> anyhow::Result<()> {
     db.exec(&format!(
         "DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{LOGIN_ROLE}') THEN
@@ -167,11 +174,24 @@ async fn create_login_role(db: &TestDb) -> anyhow::Result<()> {
     .context("creating the gateway's login role")
 }
 
-/// The status code of `GET /probes/readiness` (a bare HTTP/1.0 request: no client needed).
-async fn readiness_status(addr: SocketAddr) -> anyhow::Result<u16> {
+/// Waits (up to 20 s) until the gateway at `addr` answers `GET /probes/readiness` with 200.
+pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    wait_until("the gateway to be ready", READY_TIMEOUT, || async move {
+        Ok((readiness_status(addr).await? == 200).then_some(()))
+    })
+    .await
+}
+
+/// The status code of `GET /probes/readiness`.
+pub async fn readiness_status(addr: SocketAddr) -> anyhow::Result<u16> {
+    Ok(get(addr, "/probes/readiness").await?.0)
+}
+
+/// `GET <path>` as a bare HTTP/1.0 request (no client needed): the status code and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     let mut socket = tokio::net::TcpStream::connect(addr).await?;
     socket
-        .write_all(b"GET /probes/readiness HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
         .await?;
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await?;
@@ -181,5 +201,8 @@ async fn readiness_status(addr: SocketAddr) -> anyhow::Result<u16> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("not an HTTP response: {text:?}"))?;
-    Ok(status)
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned());
+    Ok((status, body))
 }

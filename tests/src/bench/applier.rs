@@ -1,7 +1,7 @@
 //! Driving and observing the extension's applier worker from a benchmark: deploy rules and wait
 //! for activation, pause and resume, wait until the applier has processed a number of row
-//! changes (and read the time of the checkpoint that covered them), and the worker process's
-//! memory from `/proc`.
+//! changes (and read the time of the checkpoint that covered them), and a process's memory
+//! from `/proc` (the worker's, or the gateway process's).
 //!
 //! Everything goes through the extension's SQL (`ferry.status()`, `ferry.checkpoints`,
 //! `ferry.pause()` / `ferry.resume()`); nothing here measures a figure by itself.
@@ -139,6 +139,38 @@ pub async fn wait_processed(
     }
 }
 
+/// The checkpoints of a version from some op id on, in op id order: when the op of a write
+/// became part of a checkpoint ([`Checkpoints::covering`]).
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// `(op_id, creation epoch)` of each checkpoint, ascending op id.
+    pub list: Vec<(i64, f64)>,
+}
+
+impl Checkpoints {
+    /// Reads the checkpoints of `version` whose op id is at least `from_op`.
+    pub async fn read(db: &TestDb, version: i64, from_op: i64) -> anyhow::Result<Checkpoints> {
+        let list = db
+            .query(
+                "SELECT op_id, extract(epoch FROM created_at)::float8 FROM ferry.checkpoints \
+                 WHERE version = $1 AND op_id >= $2 ORDER BY op_id, lsn",
+                &[&version, &from_op],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(Checkpoints { list })
+    }
+
+    /// The first checkpoint whose op id reaches `op`: its index in [`Checkpoints::list`] and its
+    /// creation epoch.
+    pub fn covering(&self, op: i64) -> Option<(usize, f64)> {
+        let index = self.list.partition_point(|c| c.0 < op);
+        self.list.get(index).map(|c| (index, c.1))
+    }
+}
+
 /// Bytes of WAL between the version's slot's `restart_lsn` and the current position: what every
 /// peek and slot advance of an applier step decodes again, whatever it has already applied.
 pub async fn slot_decode_window(db: &TestDb, version: i64) -> anyhow::Result<i64> {
@@ -180,6 +212,8 @@ pub struct ProcessMemory {
     /// Peak resident set size since the process started (`VmHWM`): private memory plus the
     /// shared buffers and files it touched.
     pub peak_rss_kib: u64,
+    /// Resident set size now (`VmRSS`).
+    pub rss_kib: u64,
     /// Resident private memory now (`RssAnon`).
     pub anon_kib: u64,
     /// Resident shared memory now (`RssShmem`: shared buffers it touched).
@@ -199,6 +233,7 @@ pub fn process_memory(pid: i32) -> anyhow::Result<ProcessMemory> {
     };
     Ok(ProcessMemory {
         peak_rss_kib: field("VmHWM:"),
+        rss_kib: field("VmRSS:"),
         anon_kib: field("RssAnon:"),
         shmem_kib: field("RssShmem:"),
     })

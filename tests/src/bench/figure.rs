@@ -52,6 +52,20 @@ pub struct Sizes {
     pub snapshot_rows: i64,
     /// Redeploy: rows of the table the new rules are built over.
     pub redeploy_rows: i64,
+    /// Initial sync: rows of the one bucket a client downloads.
+    pub initial_sync_rows: i64,
+    /// Live latency: connected streams (one user each).
+    pub live_streams: usize,
+    /// Live latency: single-row commits per second.
+    pub live_rate: u32,
+    /// Live latency: seconds of writing per storage size.
+    pub live_seconds: u32,
+    /// Live latency: rows (so ops) stored before the second measurement.
+    pub live_stored_rows: i64,
+    /// Idle streams: concurrent streams opened against one gateway process.
+    pub idle_streams: usize,
+    /// Client apply: rows of the synthetic checkpoint.
+    pub client_apply_rows: u64,
 }
 
 impl Sizes {
@@ -67,6 +81,13 @@ impl Sizes {
             lag_seconds: 20,
             snapshot_rows: 1_000_000,
             redeploy_rows: 1_000_000,
+            initial_sync_rows: 1_000_000,
+            live_streams: 100,
+            live_rate: 1000,
+            live_seconds: 20,
+            live_stored_rows: 1_000_000,
+            idle_streams: 10_000,
+            client_apply_rows: 1_000_000,
         }
     }
 
@@ -82,6 +103,13 @@ impl Sizes {
             lag_seconds: 4,
             snapshot_rows: 100_000,
             redeploy_rows: 100_000,
+            initial_sync_rows: 100_000,
+            live_streams: 100,
+            live_rate: 1000,
+            live_seconds: 4,
+            live_stored_rows: 100_000,
+            idle_streams: 1_000,
+            client_apply_rows: 100_000,
         }
     }
 }

@@ -5,19 +5,29 @@
 //!
 //! - [`figure`]: what a figure is ([`Figure`]), the sizes ([`Sizes`]) and the run's [`Context`];
 //! - [`figures`]: the figures, one file each, and their [`figures::registry`];
-//! - [`raw`]: the raw limits (raw decode, COPY out), each defined once;
+//! - [`raw`]: the raw limits (raw decode, COPY out, raw SQLite insert), each defined once;
 //! - [`catch_up`]: the paused-backlog measurement shared by the backlog figures;
-//! - [`applier`]: driving and observing the extension's applier worker and its memory;
+//! - [`pacing`]: single-row writes at a fixed rate, shared by the latency figures;
+//! - [`applier`]: driving and observing the extension's applier worker, and any process's memory;
+//! - [`gateway_process`]: the gateway in a child process of its own (memory, many connections);
+//! - [`stream_reader`]: a raw `POST /sync/stream` reader, line by line, without a client;
+//! - [`open_files`]: raising the open-file limit for figures holding thousands of streams;
 //! - [`workload`]: the `todos` table, its rules and the row generator;
+//! - [`stats`]: percentiles of latency samples;
 //! - [`report`], [`machine`]: the Markdown table and the machine it was measured on.
 
 pub mod applier;
 pub mod catch_up;
 pub mod figure;
 pub mod figures;
+pub mod gateway_process;
 pub mod machine;
+pub mod open_files;
+pub mod pacing;
 pub mod raw;
 pub mod report;
+pub mod stats;
+pub mod stream_reader;
 pub mod workload;
 
 pub use figure::{Context, Figure, Sizes};

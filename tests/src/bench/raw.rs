@@ -4,12 +4,14 @@
 //! - **raw decode**: `pg_recvlogical` with `test_decoding` over the same committed rows, from a
 //!   slot created before the writes up to the LSN after them, output to `/dev/null`
 //!   ([`RawDecodeSlot`]);
-//! - **COPY out**: `COPY <table> TO STDOUT`, drained and discarded ([`copy_out`]).
+//! - **COPY out**: `COPY <table> TO STDOUT`, drained and discarded ([`copy_out`]);
+//! - **raw SQLite insert**: defined once in the client crate
+//!   (`ferry_client::bench::raw_sqlite_insert`); [`sqlite_insert_todos`] runs it over the rows
+//!   of the `todos` table.
 //!
-//! (The third, raw SQLite insert, belongs with the client figures.) Figures decide what to
-//! measure; this module only knows how to run each raw limit.
+//! Figures decide what to measure; this module only knows how to run each raw limit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -95,4 +97,56 @@ pub async fn copy_out(db: &TestDb, table: &str) -> anyhow::Result<(Duration, u64
         bytes += chunk.context("reading COPY data")?.len() as u64;
     }
     Ok((started.elapsed(), bytes))
+}
+
+/// The `todos` table ([`super::workload::SCHEMA`]) as a plain SQLite table.
+const SQLITE_TODOS: &str = "CREATE TABLE todos(id TEXT PRIMARY KEY NOT NULL, list_id TEXT, \
+     owner_id TEXT, description TEXT, done INTEGER, priority INTEGER, created_at TEXT);";
+
+/// One `todos` row as SQLite values.
+type TodoRow = (String, String, String, String, i64, i64, String);
+
+/// Raw SQLite insert of every row of `db`'s `todos` table into a fresh SQLite file at `path`:
+/// the rows are read from Postgres first (not timed), then `ferry_client::bench::raw_sqlite_insert`
+/// inserts them. Returns how long the insert took and how many rows it inserted.
+pub async fn sqlite_insert_todos(db: &TestDb, path: &Path) -> anyhow::Result<(Duration, u64)> {
+    let rows = db
+        .client()
+        .query_raw(
+            "SELECT id, list_id, owner_id, description, done::int4::int8, priority::int8, created_at::text \
+             FROM todos",
+            std::iter::empty::<i32>(),
+        )
+        .await
+        .context("reading the todos rows")?;
+    let mut rows = std::pin::pin!(rows);
+    let mut data: Vec<TodoRow> = Vec::new();
+    while let Some(row) = rows.next().await {
+        let row = row.context("reading a todos row")?;
+        data.push((
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+            row.get(6),
+        ));
+    }
+    let path = path.to_owned();
+    let n = data.len() as u64;
+    let elapsed = tokio::task::spawn_blocking(move || {
+        ferry_client::bench::raw_sqlite_insert(
+            &path,
+            SQLITE_TODOS,
+            "INSERT INTO todos(id, list_id, owner_id, description, done, priority, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            data.iter()
+                .map(|(a, b, c, d, e, f, g)| (a, b, c, d, e, f, g)),
+        )
+    })
+    .await
+    .context("the raw SQLite insert panicked")?
+    .context("raw SQLite insert")?;
+    Ok((elapsed, n))
 }

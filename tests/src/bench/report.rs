@@ -20,6 +20,10 @@ pub enum Unit {
     Seconds,
     /// An amount of memory in MiB.
     Mebibytes,
+    /// An amount of memory in KiB (small per-item amounts, e.g. per stream).
+    Kibibytes,
+    /// A number of things, with the name of the things (`"streams"`).
+    Count(&'static str),
 }
 
 /// A value with its unit.
@@ -60,11 +64,27 @@ impl Quantity {
         }
     }
 
-    /// An amount of memory given in KiB (as `/proc/<pid>/status` gives it).
+    /// An amount of memory given in KiB (as `/proc/<pid>/status` gives it), shown in MiB.
     pub fn kib(kib: u64) -> Quantity {
         Quantity {
             value: kib as f64 / 1024.0,
             unit: Unit::Mebibytes,
+        }
+    }
+
+    /// A small amount of memory in KiB, shown in KiB (fractions kept).
+    pub fn kibibytes(kib: f64) -> Quantity {
+        Quantity {
+            value: kib,
+            unit: Unit::Kibibytes,
+        }
+    }
+
+    /// A number of `what`.
+    pub fn count(count: f64, what: &'static str) -> Quantity {
+        Quantity {
+            value: count,
+            unit: Unit::Count(what),
         }
     }
 }
@@ -77,6 +97,8 @@ impl Display for Quantity {
             Unit::Milliseconds => write!(f, "{:.1} ms", self.value),
             Unit::Seconds => write!(f, "{:.1} s", self.value),
             Unit::Mebibytes => write!(f, "{:.0} MiB", self.value),
+            Unit::Kibibytes => write!(f, "{:.1} KiB", self.value),
+            Unit::Count(what) => write!(f, "{} {what}", thousands(self.value)),
         }
     }
 }
@@ -321,5 +343,21 @@ mod tests {
         let latency = Measurement::new("lag", Quantity::millis(4.0)).target(Target::AtMost(10.0));
         assert_eq!(latency.meets(), Some(true));
         assert_eq!(latency.ratio(), None);
+    }
+
+    #[test]
+    fn counts_and_small_memory_print_with_their_unit() {
+        assert_eq!(
+            Quantity::count(10_000.0, "streams").to_string(),
+            "10,000 streams"
+        );
+        assert_eq!(Quantity::kibibytes(12.34).to_string(), "12.3 KiB");
+        let m = Measurement::new("n", Quantity::count(9_000.0, "streams"))
+            .target(Target::AtLeast(10_000.0));
+        assert_eq!(m.meets(), Some(false));
+        assert_eq!(
+            Target::AtLeast(10_000.0).describe(Unit::Count("streams")),
+            "≥ 10,000 streams"
+        );
     }
 }

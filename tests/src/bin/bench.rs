@@ -7,7 +7,10 @@
 //!
 //! Each figure starts its own throwaway cluster (removed when the figure ends). The figures live
 //! in `ferry_tests::bench::figures`; this file only parses the command line, runs them in turn,
-//! and prints or writes the report.
+//! and prints or writes the report. At startup it raises its open-file limit to the hard limit.
+//!
+//! Gateway figures re-execute this binary with the hidden flag `--gateway-process <libpq
+//! string>` to run the gateway in a process of its own (`ferry_tests::bench::gateway_process`).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -15,8 +18,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use ferry_tests::bench::figures;
+use ferry_tests::bench::gateway_process;
 use ferry_tests::bench::machine::{self, Machine};
-use ferry_tests::bench::{Context, Report, Sizes};
+use ferry_tests::bench::{open_files, Context, Report, Sizes};
 
 /// Measures ferry's speed and memory against the raw limits of this machine.
 #[derive(Debug, Parser)]
@@ -34,11 +38,24 @@ struct Args {
     /// List the figures and exit.
     #[arg(long)]
     list: bool,
+    /// Internal: run only a gateway for this libpq connection string, print its address, and
+    /// run until killed or until stdin closes (used by the gateway figures).
+    #[arg(long = gateway_process::FLAG, hide = true, value_name = "LIBPQ")]
+    gateway_process: Option<String>,
+    /// Internal: the gateway process's `limits.max_streams`.
+    #[arg(long = gateway_process::MAX_STREAMS_FLAG, hide = true, requires = "gateway_process")]
+    gateway_max_streams: Option<usize>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Err(e) = open_files::raise_to_hard_limit() {
+        eprintln!("warning: {e:#}");
+    }
+    if let Some(conn_string) = &args.gateway_process {
+        return gateway_process::serve(conn_string, args.gateway_max_streams).await;
+    }
     if args.list {
         for figure in figures::registry() {
             println!("{:<14} {}", figure.name(), figure.about());

@@ -5,12 +5,17 @@
 //! it needs (a cluster with the applier worker:
 //! [`Context::worker_database`](super::figure::Context::worker_database)), measure the raw limit
 //! of the same work in the same run with [`super::raw`], return [`Measurement`](super::report::Measurement)
-//! rows, and add the type to [`registry`]. Gateway figures start `crate::gateway::TestGateway`
-//! next to the cluster; client figures open clients on temp files and compare with raw SQLite
-//! insert (to be added to [`super::raw`] with them).
+//! rows, and add the type to [`registry`]. Gateway figures start a gateway in a process of its
+//! own next to the cluster ([`super::gateway_process`], so its memory is its own) and read
+//! streams raw ([`super::stream_reader`]) or with real clients on temp files; client figures
+//! compare with the raw SQLite insert ([`super::raw::sqlite_insert_todos`]).
 
 mod backlog;
 mod bulk_ingest;
+mod client_apply;
+mod idle_streams;
+mod initial_sync;
+mod live_latency;
 mod redeploy;
 mod snapshot;
 mod steady_lag;
@@ -19,6 +24,10 @@ use anyhow::bail;
 
 pub use backlog::Backlog;
 pub use bulk_ingest::BulkIngest;
+pub use client_apply::ClientApply;
+pub use idle_streams::IdleStreams;
+pub use initial_sync::InitialSync;
+pub use live_latency::LiveLatency;
 pub use redeploy::Redeploy;
 pub use snapshot::Snapshot;
 pub use steady_lag::SteadyLag;
@@ -33,6 +42,10 @@ pub fn registry() -> Vec<Box<dyn Figure>> {
         Box::new(SteadyLag),
         Box::new(Snapshot),
         Box::new(Redeploy),
+        Box::new(InitialSync),
+        Box::new(LiveLatency),
+        Box::new(IdleStreams),
+        Box::new(ClientApply),
     ]
 }
 

@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::future::{try_join_all, BoxFuture};
+use futures::future::BoxFuture;
 
-use crate::bench::applier::{self, epoch_now};
+use crate::bench::applier::{self, Checkpoints};
 use crate::bench::figure::{Context, Figure};
+use crate::bench::pacing::{self, PacedRun, Write};
 use crate::bench::report::{thousands, FigureOutcome, Measurement, Quantity, Target};
+use crate::bench::stats::percentile;
 use crate::bench::workload::{self, todo_id};
 use crate::database::TestDb;
 
@@ -38,62 +40,28 @@ impl Figure for SteadyLag {
     }
 }
 
-/// Commits rows `first .. first + n` one transaction each at `rate` per second (write `i` is due
-/// `i / rate` seconds after the start; a writer that falls behind writes at once), over
-/// `writers` connections. Returns each row's commit time (epoch seconds, client clock after
-/// COMMIT returned) and how many writes started more than 5 ms late.
-async fn paced_writes(
+/// Commits rows `first .. first + n` one transaction each at `rate` per second over `writers`
+/// connections ([`pacing::paced_writes`]). The commits are given by row number `g`, with their
+/// commit time (epoch seconds, client clock after COMMIT returned).
+async fn paced_inserts(
     db: &TestDb,
     first: i64,
     n: i64,
     rate: u32,
     writers: usize,
-) -> anyhow::Result<(Vec<(i64, f64)>, usize)> {
-    let writers = writers.max(1) as i64;
-    let mut clients = Vec::new();
-    for _ in 0..writers {
-        let client = db.connect().await?;
-        let insert = client
-            .prepare(workload::INSERT_RANGE)
-            .await
-            .context("preparing the insert")?;
-        clients.push((client, insert));
-    }
-    let start = tokio::time::Instant::now() + Duration::from_millis(100);
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let per_writer = try_join_all(clients.iter().enumerate().map(
-        |(w, (client, insert))| async move {
-            let mut commits = Vec::new();
-            let mut late = 0usize;
-            let mut i = w as i64;
-            while i < n {
-                let due = start + interval.mul_f64(i as f64);
-                let now = tokio::time::Instant::now();
-                if now < due {
-                    tokio::time::sleep_until(due).await;
-                } else if now - due > Duration::from_millis(5) {
-                    late += 1;
-                }
-                let g = first + i;
-                client
-                    .execute(insert, &[&g, &g])
-                    .await
-                    .with_context(|| format!("inserting todo {g}"))?;
-                commits.push((g, epoch_now()));
-                i += writers;
-            }
-            anyhow::Ok((commits, late))
-        },
-    ))
+) -> anyhow::Result<PacedRun> {
+    let mut run = pacing::paced_writes(db, n, rate, writers, &[workload::INSERT_RANGE], |i| {
+        let g = first + i;
+        Write {
+            statement: 0,
+            params: vec![Box::new(g), Box::new(g)],
+        }
+    })
     .await?;
-    let mut commits = Vec::with_capacity(n as usize);
-    let mut late = 0;
-    for (c, l) in per_writer {
-        commits.extend(c);
-        late += l;
+    for commit in &mut run.commits {
+        commit.0 += first;
     }
-    commits.sort_by(|a, b| a.1.total_cmp(&b.1));
-    Ok((commits, late))
+    Ok(run)
 }
 
 /// For each commit, milliseconds from the commit to the creation of the first checkpoint whose
@@ -120,16 +88,7 @@ async fn commit_to_checkpoint(
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let first_op = ops.values().copied().min().unwrap_or(0);
-    let checkpoints: Vec<(i64, f64)> = db
-        .query(
-            "SELECT op_id, extract(epoch FROM created_at)::float8 FROM ferry.checkpoints \
-             WHERE version = $1 AND op_id >= $2 ORDER BY op_id, lsn",
-            &[&version, &first_op],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let checkpoints = Checkpoints::read(db, version, first_op).await?;
     let mut latencies = Vec::with_capacity(commits.len());
     let mut used = std::collections::HashSet::new();
     for (g, committed_at) in commits {
@@ -137,23 +96,13 @@ async fn commit_to_checkpoint(
         let op = *ops
             .get(&id)
             .with_context(|| format!("no PUT op for {id}"))?;
-        let index = checkpoints.partition_point(|c| c.0 < op);
-        let (_, created_at) = checkpoints
-            .get(index)
+        let (index, created_at) = checkpoints
+            .covering(op)
             .with_context(|| format!("no checkpoint covers op {op} of {id}"))?;
         used.insert(index);
         latencies.push((created_at - committed_at) * 1000.0);
     }
     Ok((latencies, used.len()))
-}
-
-/// The `p`-quantile (0..=1) of sorted values, nearest rank.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
@@ -177,7 +126,7 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
         let writing = AtomicBool::new(true);
         let (written, window) = futures::join!(
             async {
-                let written = paced_writes(&db, next, n, rate, writers).await;
+                let written = paced_inserts(&db, next, n, rate, writers).await;
                 writing.store(false, Ordering::Relaxed);
                 written
             },
@@ -193,7 +142,8 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
                 samples
             }
         );
-        let (commits, late) = written?;
+        let written = written?;
+        let (commits, late) = (&written.commits, written.late);
         next += n;
         applier::wait_processed(
             ctx,
@@ -204,14 +154,11 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
             Duration::from_secs(600),
         )
         .await?;
-        let (mut latencies, checkpoints) = commit_to_checkpoint(&db, version, &commits).await?;
+        let (mut latencies, checkpoints) = commit_to_checkpoint(&db, version, commits).await?;
         latencies.sort_by(f64::total_cmp);
         let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
         let max = latencies.last().copied().unwrap_or(f64::NAN);
-        let span = match (commits.first(), commits.last()) {
-            (Some(a), Some(b)) if b.1 > a.1 => b.1 - a.1,
-            _ => f64::NAN,
-        };
+        let span = written.span();
         ctx.progress(NAME, format!("{rate}/s: p50 {p50:.2} ms, p99 {p99:.2} ms"));
         outcome.measurements.push(
             Measurement::new(
@@ -239,19 +186,4 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
         ));
     }
     Ok(outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentile_is_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&v, 1.0), 100.0);
-        assert_eq!(percentile(&[3.0], 0.5), 3.0);
-        assert!(percentile(&[], 0.5).is_nan());
-    }
 }
