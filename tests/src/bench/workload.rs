@@ -65,6 +65,20 @@ pub async fn insert_range(client: &Client, from: i64, to: i64) -> anyhow::Result
     Ok(())
 }
 
+/// Rows per statement when filling a table with [`fill`].
+const FILL_CHUNK: i64 = 100_000;
+
+/// Inserts rows `from ..= to` in statements of 100,000 rows (one transaction each).
+pub async fn fill(client: &Client, from: i64, to: i64) -> anyhow::Result<()> {
+    let mut first = from;
+    while first <= to {
+        let last = (first + FILL_CHUNK - 1).min(to);
+        insert_range(client, first, last).await?;
+        first = last + 1;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

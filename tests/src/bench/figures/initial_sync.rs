@@ -27,9 +27,6 @@ use crate::gateway;
 
 const NAME: &str = "initial_sync";
 
-/// Rows inserted per statement while filling the table.
-const FILL_CHUNK: i64 = 100_000;
-
 /// One global bucket holding every todo: whoever syncs downloads the whole table.
 const RULES: &str = "
 bucket_definitions:
@@ -181,12 +178,7 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
     let db = ctx.worker_database("bench_initial_sync").await?;
     workload::create_schema(db.client()).await?;
     ctx.progress(NAME, format!("filling the table with {n} rows"));
-    let mut from = 1;
-    while from <= n {
-        let to = (from + FILL_CHUNK - 1).min(n);
-        workload::insert_range(db.client(), from, to).await?;
-        from = to + 1;
-    }
+    workload::fill(db.client(), 1, n).await?;
     db.exec("VACUUM ANALYZE todos").await?;
     applier::deploy_and_wait_active(ctx, NAME, &db, RULES, Duration::from_secs(3600)).await?;
 

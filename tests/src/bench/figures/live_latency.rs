@@ -48,9 +48,6 @@ const NAME: &str = "live_latency";
 /// Rows in the table before the first measurement: 5 per user.
 const SEED_ROWS: i64 = 5 * USERS;
 
-/// Rows inserted per statement while filling the table.
-const FILL_CHUNK: i64 = 100_000;
-
 /// Row numbers of the live inserts start here (above any filled row; a multiple of [`USERS`],
 /// so that row `LIVE_INSERTS + w * USERS + u` belongs to user `u`).
 const LIVE_INSERTS: i64 = 1_000_000_000;
@@ -365,12 +362,7 @@ async fn measure_both(
 
     ctx.progress(NAME, format!("storing {stored} more rows"));
     let before = applier::rows_processed(db, version).await?;
-    let mut from = SEED_ROWS + 1;
-    while from <= SEED_ROWS + stored {
-        let to = (from + FILL_CHUNK - 1).min(SEED_ROWS + stored);
-        workload::insert_range(db.client(), from, to).await?;
-        from = to + 1;
-    }
+    workload::fill(db.client(), SEED_ROWS + 1, SEED_ROWS + stored).await?;
     applier::wait_processed(
         ctx,
         NAME,

@@ -22,9 +22,6 @@ use crate::wait::wait_until;
 
 const NAME: &str = "redeploy";
 
-/// Rows inserted per statement while filling the table.
-const FILL_CHUNK: i64 = 100_000;
-
 /// WAL retained by the active slot when it has caught up (a few standby-snapshot intervals).
 const SETTLED_WAL: i64 = 8 << 20;
 
@@ -103,12 +100,7 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
         applier::deploy_and_wait_active(ctx, NAME, &db, workload::RULES, Duration::from_secs(120))
             .await?;
     ctx.progress(NAME, format!("filling the table with {n} rows"));
-    let mut from = 1;
-    while from <= n {
-        let to = (from + FILL_CHUNK - 1).min(n);
-        workload::insert_range(db.client(), from, to).await?;
-        from = to + 1;
-    }
+    workload::fill(db.client(), 1, n).await?;
     applier::wait_processed(ctx, NAME, &db, old, n, Duration::from_secs(1800)).await?;
     let (copy_time, _) = raw::copy_out(&db, "todos").await?;
     // The slot moves past what a step applied at the start of the next step: let it settle.

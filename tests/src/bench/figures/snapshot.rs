@@ -15,9 +15,6 @@ use crate::bench::workload;
 
 const NAME: &str = "snapshot";
 
-/// Rows inserted per statement while filling the table.
-const FILL_CHUNK: i64 = 100_000;
-
 /// Snapshot: rows/s from deploy to active, vs COPY out.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot;
@@ -42,12 +39,7 @@ async fn run(ctx: &Context) -> anyhow::Result<FigureOutcome> {
     let db = ctx.worker_database("bench_snapshot").await?;
     workload::create_schema(db.client()).await?;
     ctx.progress(NAME, format!("filling the table with {n} rows"));
-    let mut from = 1;
-    while from <= n {
-        let to = (from + FILL_CHUNK - 1).min(n);
-        workload::insert_range(db.client(), from, to).await?;
-        from = to + 1;
-    }
+    workload::fill(db.client(), 1, n).await?;
     db.exec("VACUUM ANALYZE todos").await?;
     let table_bytes: i64 = db
         .query_one("SELECT pg_table_size('todos')", &[])
