@@ -2,10 +2,12 @@
 //! invariants every test cares about (checksums equal the sum of ops; the reduced op log).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{bail, ensure};
 
 use crate::database::TestDb;
+use crate::wait::wait_until;
 
 /// Runs `ferry.advance()` (one transaction each) until it reports nothing to do. Returns the
 /// number of steps that did something.
@@ -19,9 +21,38 @@ pub async fn advance_until_idle(db: &TestDb) -> anyhow::Result<usize> {
     bail!("the applier never became idle")
 }
 
-/// What the applier of `db` is doing, for a test's failure message: every version's state and
-/// last error, and the worker's activity.
-pub async fn applier_diagnostics(db: &TestDb) -> String {
+/// How long a test waits for the background worker to activate freshly deployed rules. Creating
+/// a slot waits for the transactions running at that moment to end, which it learns from
+/// Postgres' standby snapshots (every 15 s on a quiet server): allow a few of those.
+pub const WORKER_ACTIVATION: Duration = Duration::from_secs(120);
+
+/// Waits until the background worker has made `version` active. On timeout the error says what
+/// the applier was doing: every version's state and last error, the worker's activity, the
+/// plugin setting and the newest lines of the server log.
+pub async fn wait_worker_activates(
+    db: &TestDb,
+    version: i64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let activated = wait_until("the worker to activate the rules", timeout, || async {
+        let state: String = db
+            .query_one(
+                "SELECT state FROM ferry.sync_rules WHERE id = $1",
+                &[&version],
+            )
+            .await?
+            .get(0);
+        Ok((state == "active").then_some(()))
+    })
+    .await;
+    match activated {
+        Ok(()) => Ok(()),
+        Err(e) => bail!("{e:#}; {}", applier_diagnostics(db).await),
+    }
+}
+
+/// What the applier of `db` is doing, for a test's failure message.
+async fn applier_diagnostics(db: &TestDb) -> String {
     let versions = db
         .query(
             "SELECT format('version %s %s slot_created=%s snapshot_done=%s processed=%s last_error=%s', \
@@ -34,7 +65,10 @@ pub async fn applier_diagnostics(db: &TestDb) -> String {
         .query(
             "SELECT format('worker pid %s %s wait=%s/%s query=%s', pid, state, wait_event_type, \
                     wait_event, left(query, 200)) \
-             FROM pg_stat_activity WHERE backend_type = 'ferry applier'",
+             FROM pg_stat_activity WHERE backend_type = 'ferry applier' \
+             UNION ALL \
+             SELECT 'output_plugin_libraries=' \
+                    || COALESCE(current_setting('output_plugin_libraries', true), '<unknown>')",
             &[],
         )
         .await;
@@ -46,7 +80,14 @@ pub async fn applier_diagnostics(db: &TestDb) -> String {
             .join("; "),
         Err(e) => format!("({e:#})"),
     };
-    format!("versions: {}; worker: {}", lines(versions), lines(worker))
+    let log = db.cluster().log();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    format!(
+        "versions: {}; worker: {}\nserver log (newest first):\n{}",
+        lines(versions),
+        lines(worker),
+        tail.join("\n")
+    )
 }
 
 /// One op as stored.

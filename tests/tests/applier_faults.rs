@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use ferry_tests::ferry_sql::{
-    advance_until_idle, all_ops, applier_diagnostics, assert_checksums_consistent, StoredOp,
+    advance_until_idle, all_ops, assert_checksums_consistent, wait_worker_activates, StoredOp,
+    WORKER_ACTIVATION,
 };
 use ferry_tests::runner::{run, test};
 use ferry_tests::{shared_cluster, wait_until, Cluster, ClusterOptions, StopMode, TestDb};
@@ -215,26 +216,7 @@ async fn faults_during_streaming() -> anyhow::Result<()> {
         .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
         .await?
         .get(0);
-    let activated = wait_until(
-        "the worker to activate the rules",
-        // Creating a slot waits for transactions running at that moment to end, which it learns
-        // from Postgres' standby snapshots (every 15 s on a quiet server): allow a few of those.
-        Duration::from_secs(120),
-        || async {
-            let state: String = db
-                .query_one(
-                    "SELECT state FROM ferry.sync_rules WHERE id = $1",
-                    &[&version],
-                )
-                .await?
-                .get(0);
-            Ok((state == "active").then_some(()))
-        },
-    )
-    .await;
-    if let Err(e) = activated {
-        anyhow::bail!("{e:#}; {}", applier_diagnostics(&db).await);
-    }
+    wait_worker_activates(&db, version, WORKER_ACTIVATION).await?;
 
     let progress = Arc::new(AtomicUsize::new(0));
     let faults = {
@@ -327,24 +309,7 @@ async fn faults_during_snapshot() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let activated = wait_until(
-        "the worker to activate the rules",
-        Duration::from_secs(120),
-        || async {
-            let state: String = db
-                .query_one(
-                    "SELECT state FROM ferry.sync_rules WHERE id = $1",
-                    &[&version],
-                )
-                .await?
-                .get(0);
-            Ok((state == "active").then_some(()))
-        },
-    )
-    .await;
-    if let Err(e) = activated {
-        anyhow::bail!("{e:#}; {}", applier_diagnostics(&db).await);
-    }
+    wait_worker_activates(&db, version, WORKER_ACTIVATION).await?;
     catch_up(&mut db).await?;
     assert_checksums_consistent(&db).await?;
     let got = all_ops(&db).await?;

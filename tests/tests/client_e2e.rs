@@ -26,6 +26,7 @@ use ferry_client::{
     Row, Schema, SyncOptions, Table, UploadError,
 };
 use ferry_gateway::Config;
+use ferry_tests::ferry_sql::wait_worker_activates;
 use ferry_tests::gateway::{self, TestGateway};
 use ferry_tests::runner::{run, test};
 use ferry_tests::{wait_until, Cluster, ClusterOptions, TestDb};
@@ -242,34 +243,7 @@ async fn database(prefix: &str, seed: &str) -> anyhow::Result<WorkerDb> {
         .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
         .await?
         .get(0);
-    let waited = wait_until("the worker to activate the rules", LARGE_SYNC, || async {
-        let state: String = db
-            .query_one(
-                "SELECT state FROM ferry.sync_rules WHERE id = $1",
-                &[&version],
-            )
-            .await?
-            .get(0);
-        Ok((state == "active").then_some(()))
-    })
-    .await;
-    if let Err(e) = waited {
-        let status = db
-            .query_one(
-                "SELECT ferry.status()::text || ' output_plugin_libraries=' || \
-                 COALESCE(current_setting('output_plugin_libraries', true), '<unknown>')",
-                &[],
-            )
-            .await
-            .map(|r| r.get::<_, String>(0))
-            .unwrap_or_default();
-        let log = db.cluster().log();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        bail!(
-            "{e:#}\nferry.status(): {status}\nserver log (newest first):\n{}",
-            tail.join("\n")
-        );
-    }
+    wait_worker_activates(&db, version, LARGE_SYNC).await?;
     Ok(db)
 }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use ferry_client::{params, FerryDatabase, GatewayConnector, Schema, SyncOptions, Table};
 use ferry_gateway::RunningGateway;
+use ferry_tests::ferry_sql::{wait_worker_activates, WORKER_ACTIVATION};
 use ferry_tests::gateway::{token, TestGateway};
 use ferry_tests::runner::{run, test};
 use ferry_tests::{wait_until, Cluster, ClusterOptions, StopMode, TestDb};
@@ -265,24 +266,11 @@ async fn schedule(seed: u64, actions: usize) -> anyhow::Result<()> {
         ))
         .await?;
     }
-    db.query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
-        .await?;
-    // Creating the slot can wait for a few of Postgres' standby snapshots (every 15 s when quiet).
-    wait_until(
-        "the rules to activate",
-        Duration::from_secs(120),
-        || async {
-            let n: i64 = db
-                .query_one(
-                    "SELECT count(*) FROM ferry.sync_rules WHERE state = 'active'",
-                    &[],
-                )
-                .await?
-                .get(0);
-            Ok((n == 1).then_some(()))
-        },
-    )
-    .await?;
+    let version: i64 = db
+        .query_one("SELECT ferry.deploy_rules($1)", &[&RULES])
+        .await?
+        .get(0);
+    wait_worker_activates(&db, version, WORKER_ACTIVATION).await?;
 
     // The first start creates the gateway's login role (through TestGateway); later starts
     // reuse it.

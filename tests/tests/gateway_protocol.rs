@@ -566,6 +566,27 @@ fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
     names.iter().copied().collect()
 }
 
+/// The fields of a `checkpoint` or `checkpoint_diff` line: `last_op_id` (a decimal string), the
+/// line kind's own `required` fields, and an optional `write_checkpoint` (a decimal string); no
+/// other field.
+fn check_checkpoint_fields(body: &Value, kind: &str, required: &[&str]) -> anyhow::Result<()> {
+    let k = keys(body);
+    let mut allowed = set(&["last_op_id", "write_checkpoint"]);
+    allowed.extend(required.iter().copied());
+    ensure!(
+        k.is_subset(&allowed) && k.contains("last_op_id") && required.iter().all(|f| k.contains(f)),
+        "{kind} fields: {k:?}"
+    );
+    ensure!(is_decimal_string(&body["last_op_id"]), "last_op_id");
+    if let Some(w) = body.get("write_checkpoint") {
+        ensure!(
+            is_decimal_string(w),
+            "write_checkpoint must be a decimal string: {w}"
+        );
+    }
+    Ok(())
+}
+
 /// PROTOCOL.md §3.3, field by field, on the raw JSON of a line: one key naming the type, op ids
 /// as decimal strings, checksums as unsigned 32-bit integers, exactly the fields each op kind
 /// carries, `write_checkpoint` a decimal string when present.
@@ -575,25 +596,7 @@ fn check_line_shape(raw: &Value) -> anyhow::Result<()> {
     let (kind, body) = object.iter().next().expect("one key");
     match kind.as_str() {
         "checkpoint" => {
-            let k = keys(body);
-            ensure!(
-                k.is_subset(&set(&[
-                    "last_op_id",
-                    "write_checkpoint",
-                    "buckets",
-                    "streams"
-                ])) && k.contains("last_op_id")
-                    && k.contains("buckets")
-                    && k.contains("streams"),
-                "checkpoint fields: {k:?}"
-            );
-            ensure!(is_decimal_string(&body["last_op_id"]), "last_op_id");
-            if let Some(w) = body.get("write_checkpoint") {
-                ensure!(
-                    is_decimal_string(w),
-                    "write_checkpoint must be a decimal string: {w}"
-                );
-            }
+            check_checkpoint_fields(body, kind, &["buckets", "streams"])?;
             for bucket in body["buckets"].as_array().context("buckets")? {
                 check_bucket_shape(bucket)?;
             }
@@ -607,25 +610,7 @@ fn check_line_shape(raw: &Value) -> anyhow::Result<()> {
             }
         }
         "checkpoint_diff" => {
-            let k = keys(body);
-            ensure!(
-                k.is_subset(&set(&[
-                    "last_op_id",
-                    "write_checkpoint",
-                    "updated_buckets",
-                    "removed_buckets"
-                ])) && k.contains("last_op_id")
-                    && k.contains("updated_buckets")
-                    && k.contains("removed_buckets"),
-                "checkpoint_diff fields: {k:?}"
-            );
-            ensure!(is_decimal_string(&body["last_op_id"]), "last_op_id");
-            if let Some(w) = body.get("write_checkpoint") {
-                ensure!(
-                    is_decimal_string(w),
-                    "write_checkpoint must be a decimal string: {w}"
-                );
-            }
+            check_checkpoint_fields(body, kind, &["updated_buckets", "removed_buckets"])?;
             for bucket in body["updated_buckets"]
                 .as_array()
                 .context("updated_buckets")?
