@@ -41,6 +41,16 @@ fn quietly<T>(f: impl FnOnce() -> Result<T, FerryError>) -> Result<T, FerryError
     result
 }
 
+/// Moves `slot` forward to `lsn` (never back). Not transactional: only ever to a position whose
+/// changes are applied, or hold nothing for ferry.
+fn advance_slot(slot: &str, lsn: u64) -> Result<(), FerryError> {
+    volatile_spi::exec(
+        "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
+         WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
+        &[slot, &format_lsn(lsn)],
+    )
+}
+
 /// Applies what the slot has decoded since the last step. True when it did something.
 pub fn step(version: &Version) -> Result<bool, FerryError> {
     quietly(|| step_inner(version))
@@ -49,11 +59,7 @@ pub fn step(version: &Version) -> Result<bool, FerryError> {
 fn step_inner(version: &Version) -> Result<bool, FerryError> {
     let slot = version.state.slot_name.as_str();
     if let Some(processed) = version.state.processed_lsn {
-        volatile_spi::exec(
-            "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
-             WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
-            &[slot, &format_lsn(processed)],
-        )?;
+        advance_slot(slot, processed)?;
     }
     let restart: Option<String> = select_opt(
         "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
@@ -164,11 +170,7 @@ fn step_inner(version: &Version) -> Result<bool, FerryError> {
     if records == 0 {
         // Nothing before `upto` concerns ferry: move the slot past it (slot positions are not
         // transactional; a later crash at worst makes the next step look at it again).
-        volatile_spi::exec(
-            "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots \
-             WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn",
-            &[slot, &format_lsn(upto)],
-        )?;
+        advance_slot(slot, upto)?;
         return Ok(false);
     }
     let processed = if reached_upto {
